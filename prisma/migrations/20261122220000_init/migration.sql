@@ -7,7 +7,7 @@ CREATE TABLE "Host" (
     "registeredAt" DATETIME NOT NULL,
     "generation" INTEGER NOT NULL DEFAULT 0,
     "session" TEXT NOT NULL DEFAULT '',
-    "intervalSec" INTEGER NOT NULL DEFAULT 10,
+    "intervalMs" INTEGER NOT NULL DEFAULT 10000,
     "facts" TEXT NOT NULL DEFAULT '{}',
     "allocVersion" INTEGER NOT NULL DEFAULT 0
 );

@@ -1,0 +1,43 @@
+/**
+ * Opens the scheduler's database: migrations first (on a plain driver
+ * connection), then a Prisma client over the driver adapter.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaClient } from '../../gen/prisma/client.js';
+import type { Logger } from '../../common/index.js';
+import { migrateSqlite, readMigrations } from './migrate.js';
+
+export type Db = InstanceType<typeof PrismaClient>;
+export { Prisma } from '../../gen/prisma/client.js';
+
+export const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../prisma/migrations');
+
+export interface OpenedDatabase {
+  db: Db;
+  file: string;
+  close(): Promise<void>;
+}
+
+export async function openSqliteDatabase(options: { dataDir: string; logger: Logger; migrationsDir?: string }): Promise<OpenedDatabase> {
+  mkdirSync(options.dataDir, { recursive: true });
+  const file = path.join(options.dataDir, 'pcisched.db');
+  const raw = new Database(file);
+  try {
+    // WAL lets readers (REST) proceed while the scheduler commits.
+    raw.pragma('journal_mode = WAL');
+    raw.pragma('busy_timeout = 10000');
+    migrateSqlite(raw, readMigrations(options.migrationsDir ?? MIGRATIONS_DIR), options.logger);
+  } finally {
+    raw.close();
+  }
+  const adapter = new PrismaBetterSQLite3({ url: file, timeout: 10000 });
+  const db = new PrismaClient({ adapter });
+  await db.$connect();
+  // Prisma's sqlite adapter opens its own connection: same pragmas there.
+  await db.$queryRawUnsafe('PRAGMA busy_timeout = 10000');
+  return { db, file, close: () => db.$disconnect() };
+}

@@ -1,0 +1,11 @@
+/**
+ * The scheduler: stores probe reports, places VMs' PCI requests on hosts and
+ * records allocations. Public surface for the server, the API and tests.
+ */
+export { Scheduler, type SchedulerOptions } from './scheduler.js';
+export { createProbeService } from './probe-service.js';
+export { openSqliteDatabase, type Db, type OpenedDatabase } from './db/index.js';
+export type { VmRecord, VmDevice, VmState, PendingReason } from './vm-store.js';
+export type { HostView, HostDeviceView } from './cluster.js';
+export type { VmSpec, PciRequest, PlacementPolicy, MatchAttribute, CompiledVmSpec } from './spec.js';
+export { parseTemplate, parseJsonSpec, compileSpec } from './template/index.js';

@@ -1,0 +1,95 @@
+/**
+ * gRPC ProbeService: one bidirectional stream per probe. Messages on a stream
+ * are handled strictly in order; a message that cannot be stored ends the
+ * stream with an error status, so the probe reconnects and resends (nothing it
+ * sent is acknowledged unless stored).
+ */
+import { status, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { Logger } from '../common/index.js';
+import { PcischedError } from '../common/index.js';
+import {
+  deviceFromWire,
+  factsFromWire,
+  type ConnectRequest,
+  type ConnectResponse,
+  type ProbeServiceServer,
+} from '../wire/index.js';
+import type { Scheduler } from './scheduler.js';
+
+type Stream = ServerDuplexStream<ConnectRequest, ConnectResponse>;
+
+export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeServiceServer {
+  return {
+    connect(call: Stream) {
+      let hostName: string | null = null;
+      let session = '';
+      let intervalMs = 10_000;
+      let chain = Promise.resolve();
+      let closed = false;
+
+      const fail = (code: status, details: string) => {
+        if (closed) return;
+        closed = true;
+        call.emit('error', { code, details });
+      };
+
+      const handle = async (msg: ConnectRequest): Promise<void> => {
+        const body = msg.body;
+        if (!body) return fail(status.INVALID_ARGUMENT, 'empty message');
+        if (body.$case === 'hello') {
+          if (!body.value.hostName) return fail(status.INVALID_ARGUMENT, 'hello.host_name is required');
+          hostName = body.value.hostName;
+          session = body.value.session;
+          intervalMs = body.value.intervalMs || 10_000;
+          const known = await scheduler.probeHello(hostName, session, intervalMs);
+          call.write({ body: { $case: 'welcome', value: { knownGeneration: known } } });
+          return;
+        }
+        if (hostName === null) return fail(status.FAILED_PRECONDITION, 'hello must be the first message');
+        if (body.$case === 'snapshot') {
+          const snap = body.value;
+          await scheduler.probeSnapshot({
+            name: hostName,
+            session,
+            generation: snap.generation,
+            intervalMs,
+            facts: factsFromWire(snap.host),
+            devices: snap.devices.map(deviceFromWire),
+          });
+          call.write({ body: { $case: 'ack', value: { generation: snap.generation } } });
+        } else if (body.$case === 'heartbeat') {
+          const ok = await scheduler.probeHeartbeat(hostName, body.value.generation);
+          call.write(
+            ok
+              ? { body: { $case: 'ack', value: { generation: body.value.generation } } }
+              : { body: { $case: 'resync', value: {} } },
+          );
+        } else if (body.$case === 'prepareResult') {
+          logger.debug({ host: hostName, result: body.value }, 'prepare result');
+        }
+      };
+
+      call.on('data', (msg: ConnectRequest) => {
+        chain = chain
+          .then(() => (closed ? undefined : handle(msg)))
+          .catch((err: unknown) => {
+            logger.error({ host: hostName, err }, 'probe message failed');
+            const details = err instanceof PcischedError ? err.message : 'internal error storing probe report';
+            fail(err instanceof PcischedError && err.code === 'invalid_argument' ? status.INVALID_ARGUMENT : status.UNAVAILABLE, details);
+          });
+      });
+      call.on('end', () => {
+        void chain.finally(() => {
+          if (!closed) {
+            closed = true;
+            call.end();
+          }
+        });
+      });
+      call.on('error', (err) => logger.debug({ host: hostName, err: err.message }, 'probe stream error'));
+      call.on('cancelled', () => {
+        closed = true;
+      });
+    },
+  };
+}

@@ -1,0 +1,275 @@
+/**
+ * The scheduler service: probe reports in, VM placements out.
+ *
+ * Placement runs one at a time in this process (an async queue) against the
+ * in-memory cluster view, then commits to the database with an optimistic
+ * check on the host's allocVersion. A lost race reloads that host and
+ * retries. VMs that fit nowhere stay pending with reasons, and are retried in
+ * submission order whenever capacity may have changed.
+ */
+import type { Clock, HostFacts, Logger, DeviceReport } from '../common/index.js';
+import { NotFoundError } from '../common/index.js';
+import type { Db } from './db/index.js';
+import { HostStore } from './host-store.js';
+import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, type VmDevice } from './vm-store.js';
+import { toMemHost, setHolder, hostView, rebuildView, type MemHost, type HostView } from './cluster.js';
+import type { CompiledVmSpec, PlacementPolicy, VmSpec } from './spec.js';
+import { compileSpec } from './template/index.js';
+import { placeVm } from './matcher/index.js';
+import { SerialQueue } from './serial-queue.js';
+
+export interface SchedulerOptions {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  /** Default placement policy; a VM's SCHED_POLICY overrides it. */
+  policy?: PlacementPolicy;
+  /** A host is offline after this many heartbeat intervals without news. */
+  missedHeartbeats?: number;
+  stepBudget?: number;
+}
+
+const MAX_COMMIT_ATTEMPTS = 8;
+
+export class Scheduler {
+  private readonly hosts = new Map<string, MemHost>();
+  private readonly hostsById = new Map<number, MemHost>();
+  /** Pending VMs in submission (id) order. */
+  private readonly pending = new Map<number, CompiledVmSpec>();
+  private readonly queue = new SerialQueue();
+  private readonly hostStore: HostStore;
+  private readonly vmStore: VmStore;
+  private readonly policy: PlacementPolicy;
+  private readonly missed: number;
+  private retryRequested = false;
+  private retryRunning: Promise<void> | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
+
+  private constructor(private readonly opts: SchedulerOptions) {
+    this.hostStore = new HostStore(opts.db, opts.clock);
+    this.vmStore = new VmStore(opts.db, opts.clock);
+    this.policy = opts.policy ?? 'pack';
+    this.missed = opts.missedHeartbeats ?? 3;
+  }
+
+  /** Loads hosts (all offline until their probe reconnects) and pending VMs. */
+  static async open(opts: SchedulerOptions): Promise<Scheduler> {
+    const s = new Scheduler(opts);
+    for (const stored of await s.hostStore.loadAll()) {
+      // After a restart no probe is connected yet: every host starts offline.
+      s.addHost(toMemHost(stored, false, stored.lastSeenAt));
+      if (stored.state === 'online') await s.hostStore.setState(stored.name, 'offline', null);
+    }
+    for (const vm of await s.vmStore.list({ state: 'pending' })) {
+      try {
+        s.pending.set(vm.id, compileSpec(vm.spec));
+      } catch (err) {
+        opts.logger.error({ vm: vm.id, err }, 'stored VM spec no longer compiles; leaving it pending');
+      }
+    }
+    return s;
+  }
+
+  private addHost(host: MemHost): void {
+    this.hosts.set(host.name, host);
+    this.hostsById.set(host.id, host);
+  }
+
+  /** Starts the liveness sweep. */
+  start(sweepMs = 1000): void {
+    this.sweeper ??= setInterval(() => void this.sweepLiveness().catch((err) => this.opts.logger.error({ err }, 'liveness sweep failed')), sweepMs);
+    this.sweeper.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    await this.queue.idle();
+    await this.retryRunning;
+  }
+
+  // ---- probe side -------------------------------------------------------
+
+  /** A probe opened a stream. Returns the generation we hold for its session (0 forces a snapshot). */
+  async probeHello(name: string, session: string, intervalMs: number): Promise<number> {
+    const host = this.hosts.get(name);
+    if (!host) return 0;
+    host.intervalMs = intervalMs || host.intervalMs;
+    await this.markSeen(host);
+    return host.session === session ? host.generation : 0;
+  }
+
+  async probeSnapshot(input: { name: string; session: string; generation: number; intervalMs: number; facts: HostFacts; devices: DeviceReport[] }): Promise<void> {
+    await this.queue.run(async () => {
+      const { host: stored, devicesChanged } = await this.hostStore.ingestSnapshot(input);
+      const wasOnline = this.hosts.get(input.name)?.online ?? false;
+      const mem = toMemHost(stored, true, this.opts.clock.now());
+      this.addHost(mem);
+      this.opts.logger.info({ host: input.name, generation: input.generation, devices: input.devices.length, changed: devicesChanged }, 'snapshot stored');
+      if (devicesChanged || !wasOnline) this.requestRetry();
+    });
+  }
+
+  /** A heartbeat: memory only, unless the host comes back online. Returns false if a resync is needed. */
+  async probeHeartbeat(name: string, generation: number): Promise<boolean> {
+    const host = this.hosts.get(name);
+    if (!host || host.generation !== generation) return false;
+    await this.markSeen(host);
+    return true;
+  }
+
+  private async markSeen(host: MemHost): Promise<void> {
+    host.lastSeenAt = this.opts.clock.now();
+    if (!host.online) {
+      host.online = true;
+      rebuildView(host);
+      await this.hostStore.setState(host.name, 'online', host.lastSeenAt);
+      this.opts.logger.info({ host: host.name }, 'host online');
+      this.requestRetry();
+    }
+  }
+
+  /** Marks hosts offline after `missedHeartbeats` intervals without news. */
+  async sweepLiveness(): Promise<void> {
+    const now = this.opts.clock.now().getTime();
+    for (const host of this.hosts.values()) {
+      if (!host.online || !host.lastSeenAt) continue;
+      if (now - host.lastSeenAt.getTime() > this.missed * host.intervalMs) {
+        host.online = false;
+        rebuildView(host);
+        await this.hostStore.setState(host.name, 'offline', null);
+        this.opts.logger.warn({ host: host.name, lastSeenAt: host.lastSeenAt }, 'host offline: heartbeats missed');
+      }
+    }
+  }
+
+  // ---- VM side ------------------------------------------------------------
+
+  /** Stores the VM, then tries to place it. The VM is stored before any placement work, so it is never lost. */
+  async submit(spec: VmSpec): Promise<VmRecord> {
+    const compiled = compileSpec(spec); // ValidationError before anything is stored
+    const vm = await this.vmStore.create(spec);
+    return this.queue.run(async () => {
+      this.pending.set(vm.id, compiled);
+      return this.tryPlace(vm.id, compiled);
+    });
+  }
+
+  async release(id: number): Promise<VmRecord> {
+    return this.queue.run(async () => {
+      const { vm, hostId } = await this.vmStore.release(id);
+      this.pending.delete(id);
+      const host = hostId === null ? undefined : this.hostsById.get(hostId);
+      if (host) {
+        host.allocVersion += 1;
+        setHolder(host, vm.devices.map((d) => d.address), null);
+        this.requestRetry();
+      }
+      return vm;
+    });
+  }
+
+  getVm(id: number): Promise<VmRecord> {
+    return this.vmStore.get(id);
+  }
+
+  listVms(): Promise<VmRecord[]> {
+    return this.vmStore.list();
+  }
+
+  listHosts(): HostView[] {
+    return [...this.hosts.values()].sort((a, b) => a.id - b.id).map(hostView);
+  }
+
+  getHost(name: string): HostView {
+    const host = this.hosts.get(name);
+    if (!host) throw new NotFoundError('host', name);
+    return hostView(host);
+  }
+
+  /** Resolves once queued placements and pending retries have finished (tests, shutdown). */
+  async settled(): Promise<void> {
+    do {
+      await this.queue.idle();
+      await this.retryRunning;
+    } while (this.retryRequested || this.retryRunning);
+  }
+
+  // ---- placement ----------------------------------------------------------
+
+  private async tryPlace(vmId: number, spec: CompiledVmSpec): Promise<VmRecord> {
+    let reasons: PendingReason[] = [];
+    try {
+      for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
+        const result = placeVm(spec, [...this.hosts.values()].map((h) => h.view), { policy: spec.policy ?? this.policy, stepBudget: this.opts.stepBudget });
+        if (result.kind === 'unplaceable') {
+          reasons = result.reasons;
+          break;
+        }
+        const host = this.hosts.get(result.host)!;
+        const devices = result.devices.map((d) => vmDevice(host, d));
+        const allocations = result.devices.map((d) => ({ deviceId: host.deviceIds.get(d.address)!, request: d.request, companion: d.companion }));
+        try {
+          const vm = await this.vmStore.commitPlacement(vmId, host.id, host.allocVersion, allocations, devices);
+          host.allocVersion += 1;
+          setHolder(host, devices.map((d) => d.address), vmId);
+          this.pending.delete(vmId);
+          this.opts.logger.info({ vm: vmId, host: host.name, devices: devices.map((d) => d.address) }, 'VM placed');
+          return vm;
+        } catch (err) {
+          if (!(err instanceof PlacementConflictError)) throw err;
+          this.opts.logger.debug({ vm: vmId, host: host.name, err: err.message }, 'placement conflict; reloading host');
+          await this.reloadHost(host.name);
+          const current = await this.vmStore.get(vmId);
+          if (current.state !== 'pending') {
+            this.pending.delete(vmId);
+            return current;
+          }
+          reasons = [{ host: null, reason: 'placement conflicted with concurrent changes; will retry' }];
+        }
+      }
+    } catch (err) {
+      // Broken, not "does not fit": keep the VM pending and say so.
+      this.opts.logger.error({ vm: vmId, err }, 'placement failed');
+      reasons = [{ host: null, reason: `internal error during placement: ${(err as Error).message}` }];
+    }
+    await this.vmStore.setPending(vmId, reasons);
+    return this.vmStore.get(vmId);
+  }
+
+  private async reloadHost(name: string): Promise<void> {
+    const stored = await this.hostStore.load(name);
+    const old = this.hosts.get(name);
+    if (stored && old) this.addHost(toMemHost(stored, old.online, old.lastSeenAt));
+  }
+
+  /** Coalesces retry requests: one pass at a time, another if asked meanwhile. */
+  private requestRetry(): void {
+    this.retryRequested = true;
+    if (this.retryRunning) return;
+    this.retryRunning = (async () => {
+      while (this.retryRequested) {
+        this.retryRequested = false;
+        await this.queue.run(() => this.retryPendingPass());
+      }
+    })()
+      .catch((err) => this.opts.logger.error({ err }, 'pending retry failed'))
+      .finally(() => {
+        this.retryRunning = null;
+      });
+  }
+
+  private async retryPendingPass(): Promise<void> {
+    const ids = [...this.pending.keys()].sort((a, b) => a - b);
+    for (const id of ids) {
+      const spec = this.pending.get(id);
+      if (spec) await this.tryPlace(id, spec);
+    }
+  }
+}
+
+function vmDevice(host: MemHost, d: { address: string; request: number | null; companion: boolean }): VmDevice {
+  const stored = host.devices.find((x) => x.report.address === d.address)!;
+  const r = stored.report;
+  return { address: r.address, shortAddress: r.shortAddress, vendor: r.vendor, device: r.device, class: r.class, request: d.request, companion: d.companion };
+}

@@ -1,0 +1,166 @@
+/**
+ * Persistence of VMs and their allocations. A placement commits in one
+ * transaction, all devices or none; the unique deviceId on Allocation and the
+ * host's allocVersion check make a double booking impossible even with
+ * several writers.
+ */
+import type { Clock } from '../common/index.js';
+import { ConflictError, NotFoundError } from '../common/index.js';
+import type { VmSpec } from './spec.js';
+import { Prisma, type Db } from './db/index.js';
+
+export type VmState = 'pending' | 'allocated' | 'released' | 'ready' | 'prepare_failed';
+
+export interface VmDevice {
+  address: string;
+  shortAddress: string;
+  vendor: string;
+  device: string;
+  class: string;
+  /** Index of the PCI request it answers; null for a companion. */
+  request: number | null;
+  companion: boolean;
+}
+
+export interface PendingReason {
+  host: string | null;
+  reason: string;
+}
+
+export interface VmRecord {
+  id: number;
+  name: string;
+  state: VmState;
+  host: string | null;
+  devices: VmDevice[];
+  pendingReasons: PendingReason[];
+  createdAt: Date;
+  updatedAt: Date;
+  spec: VmSpec;
+}
+
+export interface AllocationInput {
+  deviceId: number;
+  request: number | null;
+  companion: boolean;
+}
+
+/** The placement lost a race (host changed, device taken, VM released): retry on fresh state. */
+export class PlacementConflictError extends ConflictError {}
+
+const vmInclude = { host: { select: { name: true } } } as const;
+
+type VmRow = Awaited<ReturnType<Db['vm']['findFirstOrThrow']>> & { host: { name: string } | null };
+
+function toRecord(row: VmRow): VmRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    state: row.state as VmState,
+    host: row.host?.name ?? null,
+    devices: JSON.parse(row.devices) as VmDevice[],
+    pendingReasons: JSON.parse(row.pendingReasons) as PendingReason[],
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    spec: JSON.parse(row.template) as VmSpec,
+  };
+}
+
+export class VmStore {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(spec: VmSpec): Promise<VmRecord> {
+    const now = this.clock.now();
+    const row = await this.db.vm.create({
+      data: { name: spec.name, state: 'pending', template: JSON.stringify(spec), createdAt: now, updatedAt: now },
+      include: vmInclude,
+    });
+    // OpenNebula names an unnamed VM one-<id>; we do the same with our prefix.
+    if (!spec.name) return this.rename(row.id, `vm-${row.id}`);
+    return toRecord(row);
+  }
+
+  private async rename(id: number, name: string): Promise<VmRecord> {
+    const row = await this.db.vm.update({ where: { id }, data: { name }, include: vmInclude });
+    return toRecord(row);
+  }
+
+  async get(id: number): Promise<VmRecord> {
+    const row = await this.db.vm.findUnique({ where: { id }, include: vmInclude });
+    if (!row) throw new NotFoundError('VM', String(id));
+    return toRecord(row);
+  }
+
+  async list(filter: { state?: VmState } = {}): Promise<VmRecord[]> {
+    const rows = await this.db.vm.findMany({ where: filter.state ? { state: filter.state } : {}, include: vmInclude, orderBy: { id: 'asc' } });
+    return rows.map(toRecord);
+  }
+
+  async setPending(id: number, reasons: PendingReason[]): Promise<void> {
+    await this.db.vm.updateMany({
+      where: { id, state: 'pending' },
+      data: { pendingReasons: JSON.stringify(reasons), updatedAt: this.clock.now() },
+    });
+  }
+
+  /**
+   * Commits a placement: bumps the host's allocVersion only if it is still the
+   * one the placement was computed against, inserts one Allocation per device
+   * (unique per device), and moves the VM from pending to allocated.
+   */
+  async commitPlacement(vmId: number, hostId: number, expectedVersion: number, allocations: AllocationInput[], devices: VmDevice[]): Promise<VmRecord> {
+    try {
+      return await this.db.$transaction(async (tx) => {
+        const bumped = await tx.host.updateMany({
+          where: { id: hostId, allocVersion: expectedVersion },
+          data: { allocVersion: { increment: 1 } },
+        });
+        if (bumped.count !== 1) throw new PlacementConflictError(`host ${hostId} changed since placement was computed`);
+        const moved = await tx.vm.updateMany({
+          where: { id: vmId, state: 'pending' },
+          data: { state: 'allocated', hostId, devices: JSON.stringify(devices), pendingReasons: '[]', updatedAt: this.clock.now() },
+        });
+        if (moved.count !== 1) throw new PlacementConflictError(`VM ${vmId} is no longer pending`);
+        await tx.allocation.createMany({ data: allocations.map((a) => ({ ...a, vmId })) });
+        return toRecord(await tx.vm.findUniqueOrThrow({ where: { id: vmId }, include: vmInclude }));
+      });
+    } catch (err) {
+      if (err instanceof Prisma.PrismaClientKnownRequestError && (err.code === 'P2002' || err.code === 'P2003')) {
+        throw new PlacementConflictError(`device already allocated or gone (${err.code})`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Releases a VM: frees its devices, removes devices that are free and no
+   * longer reported, and marks it released. Releasing twice is harmless.
+   * Returns the record and the host whose capacity changed (null if none).
+   */
+  async release(id: number): Promise<{ vm: VmRecord; hostId: number | null }> {
+    return this.db.$transaction(async (tx) => {
+      const vm = await tx.vm.findUnique({ where: { id } });
+      if (!vm) throw new NotFoundError('VM', String(id));
+      if (vm.state === 'released') {
+        return { vm: toRecord(await tx.vm.findUniqueOrThrow({ where: { id }, include: vmInclude })), hostId: null };
+      }
+      const held = await tx.allocation.findMany({ where: { vmId: id }, select: { deviceId: true } });
+      await tx.allocation.deleteMany({ where: { vmId: id } });
+      if (held.length > 0) {
+        await tx.device.deleteMany({ where: { id: { in: held.map((h) => h.deviceId) }, missing: true } });
+      }
+      if (vm.hostId !== null) {
+        await tx.host.update({ where: { id: vm.hostId }, data: { allocVersion: { increment: 1 } } });
+      }
+      const row = await tx.vm.update({
+        where: { id },
+        data: { state: 'released', pendingReasons: '[]', updatedAt: this.clock.now() },
+        include: vmInclude,
+      });
+      return { vm: toRecord(row), hostId: vm.hostId };
+    });
+  }
+}
