@@ -51,6 +51,11 @@ export function createApiApp(options: { scheduler: Scheduler; logger: Logger }) 
     res.json(scheduler.getHost(String(req.params.name)));
   });
 
+  api.get('/hosts/:name/advice', (req, res) => {
+    const devices = typeof req.query.devices === 'string' && req.query.devices ? req.query.devices.split(',').map((d) => d.trim()) : [];
+    res.json(scheduler.adviseHost(String(req.params.name), devices));
+  });
+
   api.post('/vms', async (req, res) => {
     const type = req.headers['content-type'] ?? '';
     let spec;

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { HostView } from '../scheduler/index.js';
+import { formatAdvice, type Advice } from '../passthrough/index.js';
 import { ApiClient, DEFAULT_API } from './api-client.js';
 import { CliExit, ExitCode } from './exit-codes.js';
 import { formatHostList, formatHostShow, formatVmList, formatVmShow, type VmJson } from './format.js';
@@ -37,6 +38,22 @@ export function registerHostCommands(program: Command, io: CliIo): void {
       const h = await client(cmd, io).request<HostView>('GET', `/hosts/${encodeURIComponent(name)}`);
       if (opts.json) printJson(io, h);
       else io.stdout(formatHostShow(h, styleFor(io)));
+    });
+  registerAdviseCommand(host, io);
+}
+
+export function registerAdviseCommand(host: Command, io: CliIo): void {
+  host
+    .command('advise')
+    .description('kernel parameters to add for passthrough on a host (printed, never applied)')
+    .argument('<name>')
+    .option('--devices <addrs>', 'comma-separated device addresses (default: every assignable device)')
+    .option('--json', 'print the REST API JSON')
+    .action(async (name: string, opts: { devices?: string; json?: boolean }, cmd: Command) => {
+      const query = opts.devices ? `?devices=${encodeURIComponent(opts.devices)}` : '';
+      const advice = await client(cmd, io).request<Advice>('GET', `/hosts/${encodeURIComponent(name)}/advice${query}`);
+      if (opts.json) printJson(io, advice);
+      else io.stdout(formatAdvice(advice).replace(/\n?$/, '\n'));
     });
 }
 

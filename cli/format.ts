@@ -43,6 +43,39 @@ export function pciDevicesTable(devices: HostDeviceView[], style: Style = plainS
   return renderTable(pciColumns, devices, { separator: ' ', styleHeader: style.header });
 }
 
+const list = (xs: readonly string[] | null | undefined): string => (xs && xs.length > 0 ? xs.join(',') : '-');
+
+/** The READINESS section: what passthrough needs from the host, as the probe read it. */
+export function readinessLines(host: HostView): string[] {
+  const r = host.readiness;
+  const k = r.kernel;
+  const lines = [
+    'READINESS',
+    ...renderFields([
+      ['CPU VENDOR', r.cpuVendor],
+      ['IOMMU', r.iommuEnabled ? 'on' : 'off'],
+      ['INTEL_IOMMU', list(k.intelIommu)],
+      ['AMD_IOMMU', list(k.amdIommu)],
+      ['IOMMU=PT', k.iommuPt ? 'yes' : 'no'],
+      ['RELAX_RMRR', k.relaxRmrr ? 'yes' : 'no'],
+      ['ACS OVERRIDE', r.acsOverride ? `yes (${list(k.pcieAcsOverride)})` : 'no'],
+      ['VFIO-PCI.IDS', list(k.vfioPciIds)],
+      ['RD.DRIVER.PRE', list(k.rdDriverPre)],
+      ['VIDEO OFF', list(k.videoOff)],
+      ['BLACKLIST', list(k.blacklist)],
+      ['VFIO_PCI', r.vfioLoaded.vfio_pci ? 'loaded' : 'not loaded'],
+      ['VFIO_IOMMU_TYPE1', r.vfioLoaded.vfio_iommu_type1 ? 'loaded' : 'not loaded'],
+      ['VENDOR_RESET', r.vfioLoaded.vendor_reset ? 'loaded' : 'not loaded'],
+    ]),
+  ];
+  for (const p of r.problems) lines.push(`PROBLEM: ${p}`);
+  for (const w of r.warnings) lines.push(`WARNING: ${w}`);
+  const notAssignable = host.devices.filter((d) => !d.assignable && !d.class.startsWith('06'));
+  for (const d of notAssignable) lines.push(`NOT ASSIGNABLE ${d.shortAddress}: ${d.reasons.join('; ')}`);
+  for (const d of host.devices.filter((x) => x.assignable && x.warnings.length > 0)) lines.push(`WARNING ${d.shortAddress}: ${d.warnings.join('; ')}`);
+  return lines;
+}
+
 export function formatHostShow(host: HostView, style: Style = plainStyle): string {
   const lines = [
     `HOST ${host.id} INFORMATION`,
@@ -54,6 +87,8 @@ export function formatHostShow(host: HostView, style: Style = plainStyle): strin
       ['REGISTERED', host.registeredAt],
       ['DEVICES', `${host.devicesUsed}/${host.devicesTotal} used`],
     ]),
+    '',
+    ...readinessLines(host),
     '',
     'PCI DEVICES',
     '',

@@ -5,12 +5,15 @@
  * allocVersion in the database catches changes made elsewhere.
  */
 import type { DeviceReport, HostFacts } from '../common/index.js';
+import { hostReadiness, deviceAssignability, type Assignability, type HostReadiness } from '../passthrough/index.js';
 import type { StoredDevice, StoredHost } from './host-store.js';
 
 /** The shape the matcher reads: reports plus allocation state. */
 export interface DeviceState extends DeviceReport {
   missing: boolean;
   heldBy: number | null;
+  assignable: boolean;
+  unassignableReasons: string[];
 }
 
 export interface HostState {
@@ -32,6 +35,9 @@ export interface MemHost {
   allocVersion: number;
   devices: StoredDevice[];
   deviceIds: Map<string, number>;
+  /** Derived from facts and reports; recomputed only when those change. */
+  readiness: HostReadiness;
+  assessments: Map<string, Assignability>;
   /** Rebuilt on every change, never mutated, so matcher caches keyed by it stay valid. */
   view: HostState;
 }
@@ -50,17 +56,29 @@ export function toMemHost(stored: StoredHost, online: boolean, lastSeenAt: Date 
     allocVersion: stored.allocVersion,
     devices: stored.devices,
     deviceIds: new Map(stored.devices.map((d) => [d.report.address, d.id])),
+    ...assess(stored),
     view: { name: stored.name, online, devices: [] },
   };
   rebuildView(host);
   return host;
 }
 
+/** Host readiness and each device's assignability, from what the probe reported. */
+function assess(stored: StoredHost): { readiness: HostReadiness; assessments: Map<string, Assignability> } {
+  const reports = stored.devices.filter((d) => !d.missing).map((d) => d.report);
+  const readiness = hostReadiness(stored.facts, reports);
+  const reported = new Set(reports.map((r) => r.address));
+  return { readiness, assessments: new Map(reports.map((r) => [r.address, deviceAssignability(r, { readiness, reported })])) };
+}
+
 export function rebuildView(host: MemHost): void {
   host.view = {
     name: host.name,
     online: host.online,
-    devices: host.devices.map((d) => ({ ...d.report, missing: d.missing, heldBy: d.vmId })),
+    devices: host.devices.map((d) => {
+      const a = host.assessments.get(d.report.address);
+      return { ...d.report, missing: d.missing, heldBy: d.vmId, assignable: a?.assignable ?? false, unassignableReasons: a?.reasons ?? ['not reported'] };
+    }),
   };
 }
 
@@ -78,6 +96,11 @@ export interface HostDeviceView extends DeviceReport {
   missing: boolean;
   /** VM holding the device, or null. */
   vm: number | null;
+  assignable: boolean;
+  /** Why the device cannot be assigned (empty when assignable). */
+  reasons: string[];
+  warnings: string[];
+  notes: string[];
 }
 
 /** The REST/CLI representation of a host. */
@@ -89,13 +112,25 @@ export interface HostView {
   registeredAt: string;
   generation: number;
   facts: HostFacts;
+  readiness: HostReadiness;
   devicesTotal: number;
   devicesUsed: number;
   devices: HostDeviceView[];
 }
 
 export function hostView(host: MemHost): HostView {
-  const devices = host.devices.map((d) => ({ ...d.report, missing: d.missing, vm: d.vmId }));
+  const devices = host.devices.map((d) => {
+    const a = host.assessments.get(d.report.address);
+    return {
+      ...d.report,
+      missing: d.missing,
+      vm: d.vmId,
+      assignable: a?.assignable ?? false,
+      reasons: a?.reasons ?? ['no longer reported by the probe'],
+      warnings: a?.warnings ?? [],
+      notes: a?.notes ?? [],
+    };
+  });
   return {
     id: host.id,
     name: host.name,
@@ -104,6 +139,7 @@ export function hostView(host: MemHost): HostView {
     registeredAt: host.registeredAt.toISOString(),
     generation: host.generation,
     facts: host.facts,
+    readiness: host.readiness,
     devicesTotal: devices.length,
     devicesUsed: devices.filter((d) => d.vm !== null).length,
     devices,

@@ -17,6 +17,7 @@ import type { CompiledVmSpec, PlacementPolicy, VmSpec } from './spec.js';
 import { compileSpec } from './template/index.js';
 import { placeVm } from './matcher/index.js';
 import { SerialQueue } from './serial-queue.js';
+import { adviseKernelParams, type Advice } from '../passthrough/index.js';
 
 export interface SchedulerOptions {
   db: Db;
@@ -179,6 +180,15 @@ export class Scheduler {
 
   listHosts(): HostView[] {
     return [...this.hosts.values()].sort((a, b) => a.id - b.id).map(hostView);
+  }
+
+  /** Kernel parameters to add on a host for the chosen devices (never applied). */
+  adviseHost(name: string, chosen: string[]): Advice {
+    const host = this.hosts.get(name);
+    if (!host) throw new NotFoundError('host', name);
+    const devices = host.devices.filter((d) => !d.missing).map((d) => d.report);
+    const byShort = new Map(devices.map((d) => [d.shortAddress, d.address]));
+    return adviseKernelParams({ hostName: name, readiness: host.readiness, devices, chosen: chosen.map((a) => byShort.get(a) ?? a) });
   }
 
   getHost(name: string): HostView {
