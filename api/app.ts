@@ -19,6 +19,7 @@ export function vmJson(vm: VmRecord) {
     host: vm.host,
     devices: vm.devices,
     pendingReasons: vm.pendingReasons,
+    lastError: vm.lastError,
     createdAt: vm.createdAt.toISOString(),
     updatedAt: vm.updatedAt.toISOString(),
     pci: vm.spec.pci,

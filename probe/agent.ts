@@ -14,10 +14,24 @@ import {
   factsToWire,
   type ConnectRequest,
   type ConnectResponse,
+  type PrepareCommand,
 } from '../wire/index.js';
 
 export interface ReportSource {
   scan(): HostReport;
+}
+
+/** Binds devices to vfio-pci and back (DevicePreparer); absent = dry run. */
+export interface DevicePreparation {
+  prepare(vmId: number, addresses: string[]): PrepareOutcomeLike;
+  unprepare(vmId: number, addresses: string[]): PrepareOutcomeLike;
+}
+
+export interface PrepareOutcomeLike {
+  ok: boolean;
+  error: string;
+  dryRun: boolean;
+  devices: Array<{ address: string; ok: boolean; previousDriver: string; error: string }>;
 }
 
 export interface AgentOptions {
@@ -25,6 +39,7 @@ export interface AgentOptions {
   server: string;
   hostName: string;
   source: ReportSource;
+  preparer?: DevicePreparation;
   intervalSec: number;
   logger: Logger;
   backoffInitialMs?: number;
@@ -116,6 +131,8 @@ export class ProbeAgent {
         this.scheduleTick(call);
       } else if (body.$case === 'resync') {
         this.sendSnapshot(call);
+      } else if (body.$case === 'prepare') {
+        this.handlePrepare(call, body.value);
       } else if (body.$case === 'ack') {
         if (body.value.generation === this.awaitingAck) {
           this.awaitingAck = -1;
@@ -171,6 +188,29 @@ export class ProbeAgent {
     call.write({
       body: { $case: 'snapshot', value: { generation: this.generation, host: factsToWire(facts), devices: report.devices.map(deviceToWire) } },
     });
+  }
+
+  private handlePrepare(call: ClientDuplexStream<ConnectRequest, ConnectResponse>, cmd: PrepareCommand): void {
+    let outcome: PrepareOutcomeLike;
+    try {
+      const p = this.opts.preparer;
+      outcome = !p
+        ? { ok: true, error: '', dryRun: true, devices: [] }
+        : cmd.release
+          ? p.unprepare(cmd.vmId, cmd.addresses)
+          : p.prepare(cmd.vmId, cmd.addresses);
+    } catch (err) {
+      outcome = { ok: false, error: (err as Error).message, dryRun: false, devices: [] };
+    }
+    this.opts.logger.info({ vm: cmd.vmId, release: cmd.release, ok: outcome.ok, dryRun: outcome.dryRun, error: outcome.error || undefined }, cmd.release ? 'released devices' : 'prepared devices');
+    call.write({
+      body: {
+        $case: 'prepareResult',
+        value: { requestId: cmd.requestId, vmId: cmd.vmId, ok: outcome.ok, error: outcome.error, devices: outcome.devices, release: cmd.release, dryRun: outcome.dryRun },
+      },
+    });
+    // Preparation can change drivers: report the new state promptly.
+    if (this.rescan()) this.sendSnapshot(call);
   }
 
   private sendHeartbeat(call: ClientDuplexStream<ConnectRequest, ConnectResponse>): void {

@@ -116,9 +116,11 @@ export interface HostView {
   devicesTotal: number;
   devicesUsed: number;
   devices: HostDeviceView[];
+  /** VMs whose devices the host failed to give back (unprepare errors). */
+  unprepareFailures: Array<{ vm: number; error: string }>;
 }
 
-export function hostView(host: MemHost): HostView {
+export function hostView(host: MemHost, failures?: ReadonlyMap<number, string>): HostView {
   const devices = host.devices.map((d) => {
     const a = host.assessments.get(d.report.address);
     return {
@@ -143,5 +145,6 @@ export function hostView(host: MemHost): HostView {
     devicesTotal: devices.length,
     devicesUsed: devices.filter((d) => d.vm !== null).length,
     devices,
+    unprepareFailures: [...(failures ?? [])].map(([vm, error]) => ({ vm, error })),
   };
 }

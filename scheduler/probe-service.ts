@@ -26,10 +26,12 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
       let intervalMs = 10_000;
       let chain = Promise.resolve();
       let closed = false;
+      let detach: (() => void) | null = null;
 
       const fail = (code: status, details: string) => {
         if (closed) return;
         closed = true;
+        detach?.();
         call.emit('error', { code, details });
       };
 
@@ -43,6 +45,11 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
           intervalMs = body.value.intervalMs || 10_000;
           const known = await scheduler.probeHello(hostName, session, intervalMs);
           call.write({ body: { $case: 'welcome', value: { knownGeneration: known } } });
+          detach?.();
+          detach = scheduler.attachProbe(hostName, (req) => {
+            if (!closed) call.write({ body: { $case: 'prepare', value: req } });
+            else throw new Error('stream closed');
+          });
           return;
         }
         if (hostName === null) return fail(status.FAILED_PRECONDITION, 'hello must be the first message');
@@ -65,7 +72,9 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
               : { body: { $case: 'resync', value: {} } },
           );
         } else if (body.$case === 'prepareResult') {
-          logger.debug({ host: hostName, result: body.value }, 'prepare result');
+          const r = body.value;
+          logger.debug({ host: hostName, result: r }, 'prepare result');
+          await scheduler.probePrepareResult(hostName, { requestId: r.requestId, vmId: r.vmId, ok: r.ok, error: r.error, release: r.release, dryRun: r.dryRun });
         }
       };
 
@@ -79,6 +88,7 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
           });
       });
       call.on('end', () => {
+        detach?.();
         void chain.finally(() => {
           if (!closed) {
             closed = true;
@@ -86,9 +96,13 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
           }
         });
       });
-      call.on('error', (err) => logger.debug({ host: hostName, err: err.message }, 'probe stream error'));
+      call.on('error', (err) => {
+        detach?.();
+        logger.debug({ host: hostName, err: err.message }, 'probe stream error');
+      });
       call.on('cancelled', () => {
         closed = true;
+        detach?.();
       });
     },
   };

@@ -17,6 +17,7 @@ import type { CompiledVmSpec, PlacementPolicy, VmSpec } from './spec.js';
 import { compileSpec } from './template/index.js';
 import { placeVm } from './matcher/index.js';
 import { SerialQueue } from './serial-queue.js';
+import { Preparation, type PrepareReply, type SendPrepare } from './preparation.js';
 import { adviseKernelParams, type Advice } from '../passthrough/index.js';
 
 export interface SchedulerOptions {
@@ -40,6 +41,7 @@ export class Scheduler {
   private readonly queue = new SerialQueue();
   private readonly hostStore: HostStore;
   private readonly vmStore: VmStore;
+  private readonly preparation: Preparation;
   private readonly policy: PlacementPolicy;
   private readonly missed: number;
   private retryRequested = false;
@@ -49,6 +51,7 @@ export class Scheduler {
   private constructor(private readonly opts: SchedulerOptions) {
     this.hostStore = new HostStore(opts.db, opts.clock);
     this.vmStore = new VmStore(opts.db, opts.clock);
+    this.preparation = new Preparation(this.vmStore, opts.logger);
     this.policy = opts.policy ?? 'pack';
     this.missed = opts.missedHeartbeats ?? 3;
   }
@@ -111,6 +114,29 @@ export class Scheduler {
     });
   }
 
+  /** Registers the stream a host's probe listens on for prepare requests, and re-sends what it may have missed. */
+  attachProbe(name: string, send: SendPrepare): () => void {
+    const detach = this.preparation.attach(name, send);
+    const host = this.hosts.get(name);
+    if (host) {
+      void this.queue
+        .run(() => this.preparation.reconcile(name, host.id))
+        .catch((err) => this.opts.logger.error({ host: name, err }, 'reconcile failed'));
+    }
+    return detach;
+  }
+
+  async probePrepareResult(name: string, reply: PrepareReply): Promise<void> {
+    await this.queue.run(async () => {
+      const vm = await this.vmStore.get(reply.vmId).catch(() => null);
+      if (!vm || vm.host !== name) {
+        this.opts.logger.warn({ host: name, vm: reply.vmId }, 'prepare result for a VM not on this host; ignored');
+        return;
+      }
+      if ((await this.preparation.onReply(name, reply)) === 'release') await this.releaseNow(reply.vmId);
+    });
+  }
+
   /** A heartbeat: memory only, unless the host comes back online. Returns false if a resync is needed. */
   async probeHeartbeat(name: string, generation: number): Promise<boolean> {
     const host = this.hosts.get(name);
@@ -140,6 +166,10 @@ export class Scheduler {
         rebuildView(host);
         await this.hostStore.setState(host.name, 'offline', null);
         this.opts.logger.warn({ host: host.name, lastSeenAt: host.lastSeenAt }, 'host offline: heartbeats missed');
+        // Devices of VMs waiting for the host to release them are freed once it is offline.
+        await this.queue.run(async () => {
+          for (const vm of await this.vmStore.listOnHost(host.id, ['releasing'])) await this.releaseNow(vm.id);
+        });
       }
     }
   }
@@ -156,18 +186,38 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Releases a VM. If its host's probe is connected, the probe first restores
+   * the host drivers and the devices are freed when it confirms (the VM is
+   * `releasing` meanwhile); otherwise they are freed at once.
+   */
   async release(id: number): Promise<VmRecord> {
     return this.queue.run(async () => {
+      const vm = await this.vmStore.get(id);
+      if (vm.state === 'released' || vm.state === 'pending') return this.releaseNow(id);
+      const host = vm.host ? this.hosts.get(vm.host) : undefined;
+      if (host?.online && this.preparation.send(host.name, vm, true)) {
+        await this.vmStore.transition(id, ['allocated', 'ready', 'prepare_failed'], 'releasing', vm.lastError);
+        return this.vmStore.get(id);
+      }
+      return this.releaseNow(id);
+    });
+  }
+
+  /** Frees a VM's devices now (inside the queue). Idempotent. */
+  private async releaseNow(id: number): Promise<VmRecord> {
+    {
       const { vm, hostId } = await this.vmStore.release(id);
       this.pending.delete(id);
       const host = hostId === null ? undefined : this.hostsById.get(hostId);
       if (host) {
         host.allocVersion += 1;
         setHolder(host, vm.devices.map((d) => d.address), null);
+        this.preparation.unprepareFailures.get(host.name)?.delete(id);
         this.requestRetry();
       }
       return vm;
-    });
+    }
   }
 
   getVm(id: number): Promise<VmRecord> {
@@ -179,7 +229,7 @@ export class Scheduler {
   }
 
   listHosts(): HostView[] {
-    return [...this.hosts.values()].sort((a, b) => a.id - b.id).map(hostView);
+    return [...this.hosts.values()].sort((a, b) => a.id - b.id).map((h) => hostView(h, this.preparation.unprepareFailures.get(h.name)));
   }
 
   /** Kernel parameters to add on a host for the chosen devices (never applied). */
@@ -194,7 +244,7 @@ export class Scheduler {
   getHost(name: string): HostView {
     const host = this.hosts.get(name);
     if (!host) throw new NotFoundError('host', name);
-    return hostView(host);
+    return hostView(host, this.preparation.unprepareFailures.get(name));
   }
 
   /** Resolves once queued placements and pending retries have finished (tests, shutdown). */
@@ -224,6 +274,7 @@ export class Scheduler {
           host.allocVersion += 1;
           setHolder(host, devices.map((d) => d.address), vmId);
           this.pending.delete(vmId);
+          this.preparation.send(host.name, vm, false);
           this.opts.logger.info({ vm: vmId, host: host.name, devices: devices.map((d) => d.address) }, 'VM placed');
           return vm;
         } catch (err) {

@@ -9,7 +9,7 @@ import { ConflictError, NotFoundError } from '../common/index.js';
 import type { VmSpec } from './spec.js';
 import { Prisma, type Db } from './db/index.js';
 
-export type VmState = 'pending' | 'allocated' | 'released' | 'ready' | 'prepare_failed';
+export type VmState = 'pending' | 'allocated' | 'ready' | 'prepare_failed' | 'releasing' | 'released';
 
 export interface VmDevice {
   address: string;
@@ -34,6 +34,8 @@ export interface VmRecord {
   host: string | null;
   devices: VmDevice[];
   pendingReasons: PendingReason[];
+  /** Last prepare/unprepare error reported by the host. */
+  lastError: string | null;
   createdAt: Date;
   updatedAt: Date;
   spec: VmSpec;
@@ -60,6 +62,7 @@ function toRecord(row: VmRow): VmRecord {
     host: row.host?.name ?? null,
     devices: JSON.parse(row.devices) as VmDevice[],
     pendingReasons: JSON.parse(row.pendingReasons) as PendingReason[],
+    lastError: row.lastError,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
     spec: JSON.parse(row.template) as VmSpec,
@@ -96,6 +99,17 @@ export class VmStore {
 
   async list(filter: { state?: VmState } = {}): Promise<VmRecord[]> {
     const rows = await this.db.vm.findMany({ where: filter.state ? { state: filter.state } : {}, include: vmInclude, orderBy: { id: 'asc' } });
+    return rows.map(toRecord);
+  }
+
+  /** Moves a VM between states only if it is in one of `from`; returns whether it moved. */
+  async transition(id: number, from: VmState[], to: VmState, lastError: string | null = null): Promise<boolean> {
+    const moved = await this.db.vm.updateMany({ where: { id, state: { in: from } }, data: { state: to, lastError, updatedAt: this.clock.now() } });
+    return moved.count === 1;
+  }
+
+  async listOnHost(hostId: number, states: VmState[]): Promise<VmRecord[]> {
+    const rows = await this.db.vm.findMany({ where: { hostId, state: { in: states } }, include: vmInclude, orderBy: { id: 'asc' } });
     return rows.map(toRecord);
   }
 
