@@ -8,6 +8,7 @@ import { ValidationError, NotFoundError } from '../common/index.js';
 import type { Scheduler, VmRecord } from '../scheduler/index.js';
 import { parseTemplate, parseJsonSpec } from '../scheduler/index.js';
 import { problemHandler, sendProblem } from './problem.js';
+import { libvirtDomainFragment, contextVariables } from '../network/index.js';
 
 const MAX_BODY = '1mb';
 
@@ -18,6 +19,7 @@ export function vmJson(vm: VmRecord) {
     state: vm.state,
     host: vm.host,
     devices: vm.devices,
+    nics: vm.nics.map((n) => ({ index: n.index, network: n.network, mac: n.mac, ip: n.ip, ip6: n.ip6, vlanId: n.vlanId, address: n.address })),
     pendingReasons: vm.pendingReasons,
     lastError: vm.lastError,
     createdAt: vm.createdAt.toISOString(),
@@ -33,6 +35,23 @@ function vmId(req: Request): number {
   const raw = String(req.params.id);
   if (!/^\d+$/.test(raw)) throw new NotFoundError('VM', raw);
   return Number(raw);
+}
+
+/** The domain XML fragment for a VM's devices: NIC-type devices as interfaces, the rest as hostdevs. */
+export function libvirtXml(vm: VmRecord): string {
+  const nicByAddress = new Map(vm.nics.map((n) => [n.address, n]));
+  return libvirtDomainFragment({
+    vmName: vm.name,
+    devices: vm.devices.map((d) => {
+      const nic = nicByAddress.get(d.address);
+      return nic ? { address: d.address, nic: { mac: nic.mac, vlanId: nic.vlanId } } : { address: d.address };
+    }),
+  });
+}
+
+/** OpenNebula context variables (ETH0_MAC, ETH0_IP, …) for a VM's NICs. */
+export function contextFor(vm: VmRecord): Array<[string, string]> {
+  return contextVariables(vm.nics.map((n) => ({ index: n.index, mac: n.mac, ip: n.ip, ip6: n.ip6, vlanId: n.vlanId, network: '' })));
 }
 
 export function createApiApp(options: { scheduler: Scheduler; logger: Logger }) {
@@ -66,6 +85,30 @@ export function createApiApp(options: { scheduler: Scheduler; logger: Logger }) 
     const vm = await scheduler.submit(spec);
     res.status(201).location(`/api/v1/vms/${vm.id}`).json(vmJson(vm));
   });
+  api.get('/vms/:id/libvirt', async (req, res) => {
+    res.type('application/xml').send(libvirtXml(await scheduler.getVm(vmId(req))));
+  });
+  api.get('/vms/:id/context', async (req, res) => {
+    const vm = await scheduler.getVm(vmId(req));
+    res.json(Object.fromEntries(contextFor(vm)));
+  });
+
+  api.get('/networks', async (_req, res) => {
+    res.json(await scheduler.networks.list());
+  });
+  api.post('/networks', async (req, res) => {
+    if (typeof req.body !== 'object' || req.body === null) throw new ValidationError('send the network as a JSON object', { field: 'body' });
+    const created = await scheduler.networks.create(req.body);
+    res.status(201).location(`/api/v1/networks/${created.name}`).json(created);
+  });
+  api.get('/networks/:name', async (req, res) => {
+    res.json(await scheduler.networks.get(String(req.params.name)));
+  });
+  api.delete('/networks/:name', async (req, res) => {
+    await scheduler.networks.delete(String(req.params.name));
+    res.status(204).end();
+  });
+
   api.get('/vms', async (_req, res) => {
     res.json((await scheduler.listVms()).map(vmJson));
   });

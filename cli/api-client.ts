@@ -10,6 +10,11 @@ export class ApiClient {
   constructor(readonly baseUrl: string) {}
 
   async request<T>(method: string, path: string, body?: { type: string; data: string }): Promise<T> {
+    const text = await this.requestText(method, path, body);
+    return (text ? JSON.parse(text) : null) as T;
+  }
+
+  async requestText(method: string, path: string, body?: { type: string; data: string }): Promise<string> {
     const url = new URL(`/api/v1${path}`, this.baseUrl);
     let res: Response;
     try {
@@ -33,6 +38,6 @@ export class ApiClient {
       }
       throw new CliExit(res.status === 404 ? ExitCode.notFound : ExitCode.error, detail || `HTTP ${res.status}`);
     }
-    return JSON.parse(text) as T;
+    return text;
   }
 }

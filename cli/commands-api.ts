@@ -3,6 +3,9 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { HostView } from '../scheduler/index.js';
 import { formatAdvice, type Advice } from '../passthrough/index.js';
+import { formatContext } from '../network/index.js';
+import type { NetworkView } from '../scheduler/index.js';
+import { formatNetworkList, formatNetworkShow } from './format-network.js';
 import { ApiClient, DEFAULT_API } from './api-client.js';
 import { CliExit, ExitCode } from './exit-codes.js';
 import { formatHostList, formatHostShow, formatVmList, formatVmShow, type VmJson } from './format.js';
@@ -87,8 +90,21 @@ export function registerVmCommands(program: Command, io: CliIo): void {
     .description('a VM: state, host, devices, and why it is pending')
     .argument('<id>')
     .option('--json', 'print the REST API JSON')
-    .action(async (id: string, opts: { json?: boolean }, cmd: Command) => {
-      const v = await client(cmd, io).request<VmJson>('GET', `/vms/${vmIdArg(id)}`);
+    .option('--libvirt', 'print the libvirt domain XML fragment for its devices')
+    .option('--context', 'print the OpenNebula context variables for its NICs')
+    .action(async (id: string, opts: { json?: boolean; libvirt?: boolean; context?: boolean }, cmd: Command) => {
+      const api = client(cmd, io);
+      if (opts.libvirt) {
+        io.stdout((await api.requestText('GET', `/vms/${vmIdArg(id)}/libvirt`)).replace(/\n?$/, '\n'));
+        return;
+      }
+      if (opts.context) {
+        const vars = await api.request<Record<string, string>>('GET', `/vms/${vmIdArg(id)}/context`);
+        if (opts.json) printJson(io, vars);
+        else io.stdout(formatContext(Object.entries(vars)));
+        return;
+      }
+      const v = await api.request<VmJson>('GET', `/vms/${vmIdArg(id)}`);
       if (opts.json) printJson(io, v);
       else io.stdout(formatVmShow(v, styleFor(io)));
     });
@@ -100,5 +116,66 @@ export function registerVmCommands(program: Command, io: CliIo): void {
       const v = await client(cmd, io).request<VmJson>('DELETE', `/vms/${vmIdArg(id)}`);
       if (opts.json) printJson(io, v);
       else io.stdout(formatVmShow(v, styleFor(io)));
+    });
+}
+
+function intArg(flag: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new CliExit(ExitCode.usage, `${flag} must be a whole number, got "${v}"`);
+    return Number(v);
+  };
+}
+
+export function registerNetworkCommands(program: Command, io: CliIo): void {
+  const net = program.command('network').description('address pools for NIC passthrough (TYPE = "NIC")');
+  net
+    .command('create')
+    .description('create a network')
+    .argument('<name>')
+    .option('--vlan-id <n>', 'VLAN id, 1-4094', intArg('--vlan-id'))
+    .option('--ip-range <first_ip_and_size...>', 'IPv4 range: FIRST_IP SIZE')
+    .option('--ip6-prefix <prefix>', 'global IPv6 prefix, PREFIX/64')
+    .option('--mac-prefix <xx:xx>', 'first two MAC octets (default 02:00)')
+    .option('--json', 'print the REST API JSON')
+    .action(async (name: string, opts: { vlanId?: number; ipRange?: string[]; ip6Prefix?: string; macPrefix?: string; json?: boolean }, cmd: Command) => {
+      let ipRange: { first: string; size: number } | undefined;
+      if (opts.ipRange) {
+        const [first, size] = opts.ipRange;
+        if (opts.ipRange.length !== 2 || !first || !size || !/^\d+$/.test(size)) throw new CliExit(ExitCode.usage, '--ip-range takes FIRST_IP SIZE, e.g. --ip-range 10.0.0.10 20');
+        ipRange = { first, size: Number(size) };
+      }
+      const body = JSON.stringify({ name, vlanId: opts.vlanId, ipRange, ip6Prefix: opts.ip6Prefix, macPrefix: opts.macPrefix });
+      const created = await client(cmd, io).request<NetworkView>('POST', '/networks', { type: 'application/json', data: body });
+      if (opts.json) printJson(io, created);
+      else io.stdout(formatNetworkShow(created));
+    });
+  net
+    .command('list')
+    .description('all networks')
+    .option('--json', 'print the REST API JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const nets = await client(cmd, io).request<NetworkView[]>('GET', '/networks');
+      if (opts.json) printJson(io, nets);
+      else io.stdout(formatNetworkList(nets, styleFor(io)));
+    });
+  net
+    .command('show')
+    .description('a network and its address usage')
+    .argument('<name>')
+    .option('--json', 'print the REST API JSON')
+    .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
+      const n = await client(cmd, io).request<NetworkView>('GET', `/networks/${encodeURIComponent(name)}`);
+      if (opts.json) printJson(io, n);
+      else io.stdout(formatNetworkShow(n));
+    });
+  net
+    .command('delete')
+    .description('delete a network (refused while any lease exists)')
+    .argument('<name>')
+    .option('--json', 'print {"deleted": NAME}')
+    .action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
+      await client(cmd, io).request('DELETE', `/networks/${encodeURIComponent(name)}`);
+      if (opts.json) printJson(io, { deleted: name });
+      else io.stdout(`network ${name} deleted\n`);
     });
 }

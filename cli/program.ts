@@ -2,7 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { PcischedError, ValidationError, NotFoundError } from '../common/index.js';
 import { CliExit, ExitCode, type ExitCodeValue } from './exit-codes.js';
-import { registerHostCommands, registerVmCommands } from './commands-api.js';
+import { registerHostCommands, registerVmCommands, registerNetworkCommands } from './commands-api.js';
 import { registerDaemonCommands } from './commands-daemon.js';
 import type { CliIo } from './io.js';
 
@@ -15,6 +15,7 @@ export function buildProgram(io: CliIo): Command {
     .showHelpAfterError(false);
   registerHostCommands(program, io);
   registerVmCommands(program, io);
+  registerNetworkCommands(program, io);
   registerDaemonCommands(program, io);
   // Subcommands inherit exitOverride and output settings.
   const inherit = (cmd: Command) => {

@@ -9,3 +9,4 @@ export type { VmRecord, VmDevice, VmState, PendingReason } from './vm-store.js';
 export type { HostView, HostDeviceView } from './cluster.js';
 export type { VmSpec, PciRequest, PlacementPolicy, MatchAttribute, CompiledVmSpec } from './spec.js';
 export { parseTemplate, parseJsonSpec, compileSpec } from './template/index.js';
+export type { NetworkView, NicLease } from './network-store.js';

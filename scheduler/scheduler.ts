@@ -8,9 +8,10 @@
  * submission order whenever capacity may have changed.
  */
 import type { Clock, HostFacts, Logger, DeviceReport } from '../common/index.js';
-import { NotFoundError } from '../common/index.js';
+import { NotFoundError, ValidationError } from '../common/index.js';
 import type { Db } from './db/index.js';
 import { HostStore } from './host-store.js';
+import { NetworkStore, NoFreeAddressError, type NicPlan } from './network-store.js';
 import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, type VmDevice } from './vm-store.js';
 import { toMemHost, setHolder, hostView, rebuildView, type MemHost, type HostView } from './cluster.js';
 import type { CompiledVmSpec, PlacementPolicy, VmSpec } from './spec.js';
@@ -42,6 +43,7 @@ export class Scheduler {
   private readonly hostStore: HostStore;
   private readonly vmStore: VmStore;
   private readonly preparation: Preparation;
+  readonly networks: NetworkStore;
   private readonly policy: PlacementPolicy;
   private readonly missed: number;
   private retryRequested = false;
@@ -52,6 +54,7 @@ export class Scheduler {
     this.hostStore = new HostStore(opts.db, opts.clock);
     this.vmStore = new VmStore(opts.db, opts.clock);
     this.preparation = new Preparation(this.vmStore, opts.logger);
+    this.networks = new NetworkStore(opts.db, opts.clock);
     this.policy = opts.policy ?? 'pack';
     this.missed = opts.missedHeartbeats ?? 3;
   }
@@ -179,6 +182,7 @@ export class Scheduler {
   /** Stores the VM, then tries to place it. The VM is stored before any placement work, so it is never lost. */
   async submit(spec: VmSpec): Promise<VmRecord> {
     const compiled = compileSpec(spec); // ValidationError before anything is stored
+    await this.checkNetworks(spec);
     const vm = await this.vmStore.create(spec);
     return this.queue.run(async () => {
       this.pending.set(vm.id, compiled);
@@ -257,9 +261,30 @@ export class Scheduler {
 
   // ---- placement ----------------------------------------------------------
 
+  /** NIC requests must name an existing network (400 otherwise). */
+  private async checkNetworks(spec: VmSpec): Promise<void> {
+    const nics = spec.pci.filter((r) => r.type === 'NIC');
+    for (const r of nics) {
+      if (!r.attributes.NETWORK) throw new ValidationError('a TYPE = "NIC" request needs NETWORK', { field: `PCI[${r.index}].NETWORK` });
+    }
+    const missing = await this.networks.missing(nics.map((r) => r.attributes.NETWORK!));
+    if (missing.length > 0) {
+      const r = nics.find((n) => n.attributes.NETWORK === missing[0])!;
+      throw new ValidationError(`unknown network "${missing[0]}"`, { field: `PCI[${r.index}].NETWORK` });
+    }
+  }
+
   private async tryPlace(vmId: number, spec: CompiledVmSpec): Promise<VmRecord> {
     let reasons: PendingReason[] = [];
     try {
+      const demand = new Map<string, number>();
+      for (const r of spec.pci) if (r.type === 'NIC') demand.set(r.attributes.NETWORK!, (demand.get(r.attributes.NETWORK!) ?? 0) + 1);
+      const full = demand.size > 0 ? await this.networks.exhausted(demand) : [];
+      if (full.length > 0) {
+        reasons = full.map((n) => ({ host: null, reason: `network ${n} has no free address` }));
+        await this.vmStore.setPending(vmId, reasons);
+        return this.vmStore.get(vmId);
+      }
       for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
         const result = placeVm(spec, [...this.hosts.values()].map((h) => h.view), { policy: spec.policy ?? this.policy, stepBudget: this.opts.stepBudget });
         if (result.kind === 'unplaceable') {
@@ -270,7 +295,7 @@ export class Scheduler {
         const devices = result.devices.map((d) => vmDevice(host, d));
         const allocations = result.devices.map((d) => ({ deviceId: host.deviceIds.get(d.address)!, request: d.request, companion: d.companion }));
         try {
-          const vm = await this.vmStore.commitPlacement(vmId, host.id, host.allocVersion, allocations, devices);
+          const vm = await this.vmStore.commitPlacement(vmId, host.id, host.allocVersion, allocations, devices, nicPlans(spec, devices));
           host.allocVersion += 1;
           setHolder(host, devices.map((d) => d.address), vmId);
           this.pending.delete(vmId);
@@ -278,6 +303,10 @@ export class Scheduler {
           this.opts.logger.info({ vm: vmId, host: host.name, devices: devices.map((d) => d.address) }, 'VM placed');
           return vm;
         } catch (err) {
+          if (err instanceof NoFreeAddressError) {
+            reasons = [{ host: null, reason: err.message }];
+            break;
+          }
           if (!(err instanceof PlacementConflictError)) throw err;
           this.opts.logger.debug({ vm: vmId, host: host.name, err: err.message }, 'placement conflict; reloading host');
           await this.reloadHost(host.name);
@@ -290,9 +319,13 @@ export class Scheduler {
         }
       }
     } catch (err) {
-      // Broken, not "does not fit": keep the VM pending and say so.
-      this.opts.logger.error({ vm: vmId, err }, 'placement failed');
-      reasons = [{ host: null, reason: `internal error during placement: ${(err as Error).message}` }];
+      if (err instanceof ValidationError) {
+        reasons = [{ host: null, reason: err.message }];
+      } else {
+        // Broken, not "does not fit": keep the VM pending and say so.
+        this.opts.logger.error({ vm: vmId, err }, 'placement failed');
+        reasons = [{ host: null, reason: `internal error during placement: ${(err as Error).message}` }];
+      }
     }
     await this.vmStore.setPending(vmId, reasons);
     return this.vmStore.get(vmId);
@@ -327,6 +360,20 @@ export class Scheduler {
       if (spec) await this.tryPlace(id, spec);
     }
   }
+}
+
+/** The VM's NIC-type requests, in template order, with the device each got. */
+function nicPlans(spec: CompiledVmSpec, devices: VmDevice[]): NicPlan[] {
+  return spec.pci
+    .filter((r) => r.type === 'NIC')
+    .map((r, index) => ({
+      index,
+      request: r.index,
+      network: r.attributes.NETWORK!,
+      address: devices.find((d) => d.request === r.index)!.address,
+      mac: r.attributes.MAC,
+      ip: r.attributes.IP,
+    }));
 }
 
 function vmDevice(host: MemHost, d: { address: string; request: number | null; companion: boolean }): VmDevice {

@@ -8,6 +8,7 @@ import type { Clock } from '../common/index.js';
 import { ConflictError, NotFoundError } from '../common/index.js';
 import type { VmSpec } from './spec.js';
 import { Prisma, type Db } from './db/index.js';
+import { allocateLeases, type NicLease, type NicPlan } from './network-store.js';
 
 export type VmState = 'pending' | 'allocated' | 'ready' | 'prepare_failed' | 'releasing' | 'released';
 
@@ -33,6 +34,7 @@ export interface VmRecord {
   state: VmState;
   host: string | null;
   devices: VmDevice[];
+  nics: NicLease[];
   pendingReasons: PendingReason[];
   /** Last prepare/unprepare error reported by the host. */
   lastError: string | null;
@@ -61,6 +63,7 @@ function toRecord(row: VmRow): VmRecord {
     state: row.state as VmState,
     host: row.host?.name ?? null,
     devices: JSON.parse(row.devices) as VmDevice[],
+    nics: JSON.parse(row.nics) as NicLease[],
     pendingReasons: JSON.parse(row.pendingReasons) as PendingReason[],
     lastError: row.lastError,
     createdAt: row.createdAt,
@@ -125,7 +128,7 @@ export class VmStore {
    * one the placement was computed against, inserts one Allocation per device
    * (unique per device), and moves the VM from pending to allocated.
    */
-  async commitPlacement(vmId: number, hostId: number, expectedVersion: number, allocations: AllocationInput[], devices: VmDevice[]): Promise<VmRecord> {
+  async commitPlacement(vmId: number, hostId: number, expectedVersion: number, allocations: AllocationInput[], devices: VmDevice[], nics: NicPlan[] = []): Promise<VmRecord> {
     try {
       return await this.db.$transaction(async (tx) => {
         const bumped = await tx.host.updateMany({
@@ -139,6 +142,10 @@ export class VmStore {
         });
         if (moved.count !== 1) throw new PlacementConflictError(`VM ${vmId} is no longer pending`);
         await tx.allocation.createMany({ data: allocations.map((a) => ({ ...a, vmId })) });
+        if (nics.length > 0) {
+          const leases = await allocateLeases(tx, vmId, nics);
+          await tx.vm.update({ where: { id: vmId }, data: { nics: JSON.stringify(leases) } });
+        }
         return toRecord(await tx.vm.findUniqueOrThrow({ where: { id: vmId }, include: vmInclude }));
       });
     } catch (err) {
@@ -163,6 +170,7 @@ export class VmStore {
       }
       const held = await tx.allocation.findMany({ where: { vmId: id }, select: { deviceId: true } });
       await tx.allocation.deleteMany({ where: { vmId: id } });
+      await tx.lease.deleteMany({ where: { vmId: id } });
       if (held.length > 0) {
         await tx.device.deleteMany({ where: { id: { in: held.map((h) => h.deviceId) }, missing: true } });
       }

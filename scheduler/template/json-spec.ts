@@ -1,0 +1,140 @@
+/**
+ * JSON request bodies: the template's attributes in camelCase. Keys are
+ * reduced to the template's UPPER_SNAKE spelling first (so `shortAddress`,
+ * `short_address` and `SHORT_ADDRESS` are one attribute and unknown keys land
+ * in `attributes` exactly as the template form would put them), the shape is
+ * checked with zod, and the result goes through the same validation as
+ * templates. Error fields are JSON paths with the keys as the user wrote them.
+ */
+import { z } from 'zod';
+import { ValidationError } from '../../common/index.js';
+import type { VmSpec } from '../spec.js';
+import { buildVmSpec } from './build-spec.js';
+import { isValidKey, upperSnake, type RawAttribute, type RawPair, type RawScalar, type RawTemplate } from './raw-template.js';
+
+const SHAPE_ERROR = 'expected a string, number, boolean, object of those, or a list of them';
+const scalar = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' });
+const vector = z.record(z.string(), scalar.nullable());
+const pciItem = z
+  .object({
+    VENDOR: z.string().nullish(),
+    DEVICE: z.string().nullish(),
+    CLASS: z.string().nullish(),
+    SHORT_ADDRESS: z.string().nullish(),
+    SELECTOR: z.string().nullish(),
+    TYPE: z.string().nullish(),
+  })
+  .catchall(scalar.nullable());
+const body = z
+  .object({
+    NAME: z.string().nullish(),
+    PCI: z.array(pciItem).nullish(),
+    PCI_MATCH: z.union([z.string(), z.array(z.string())], { error: 'expected a string or a list of strings' }).nullish(),
+    SCHED_POLICY: z.string().nullish(),
+  })
+  .catchall(z.union([scalar, vector, z.array(z.union([scalar, vector]))], { error: SHAPE_ERROR }).nullable());
+
+type Json = string | number | boolean | null | Json[] | JsonObject;
+interface JsonObject {
+  [key: string]: Json;
+}
+
+/** For each canonicalised object: UPPER_SNAKE key → key as written. */
+type Origins = WeakMap<object, Map<string, string>>;
+
+export function parseJsonSpec(input: unknown): VmSpec {
+  const origins: Origins = new WeakMap();
+  const canon = canonicalize(input, '', origins);
+  const parsed = body.safeParse(canon);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ValidationError(issue.message, { field: jsonPath(canon, issue.path, origins) });
+  }
+  return buildVmSpec(toRaw(canon as JsonObject, origins));
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function canonicalize(v: unknown, path: string, origins: Origins): unknown {
+  if (Array.isArray(v)) return v.map((x, i) => canonicalize(x, `${path}[${i}]`, origins));
+  if (!isPlainObject(v)) return v;
+  const out: Record<string, unknown> = {};
+  const written = new Map<string, string>();
+  for (const [key, value] of Object.entries(v)) {
+    const at = path ? `${path}.${key}` : key;
+    const canonKey = upperSnake(key);
+    if (!isValidKey(canonKey)) {
+      throw new ValidationError(`invalid attribute name "${key}": use letters, digits and "_", not starting with a digit`, {
+        field: at,
+      });
+    }
+    const other = written.get(canonKey);
+    if (other !== undefined) {
+      throw new ValidationError(`"${other}" and "${key}" name the same attribute`, { field: at });
+    }
+    written.set(canonKey, key);
+    out[canonKey] = canonicalize(value, at, origins);
+  }
+  origins.set(out, written);
+  return out;
+}
+
+/** A zod issue path, translated back to the keys as written: `pci[1].vendor`. */
+function jsonPath(root: unknown, path: readonly PropertyKey[], origins: Origins): string {
+  let out = '';
+  let node: unknown = root;
+  for (const seg of path) {
+    if (typeof seg === 'number') {
+      out += `[${seg}]`;
+    } else {
+      const key = String(seg);
+      const written = (isPlainObject(node) && origins.get(node)?.get(key)) || key;
+      out += out ? `.${written}` : written;
+    }
+    node = isPlainObject(node) || Array.isArray(node) ? (node as Record<PropertyKey, unknown>)[seg as string] : undefined;
+  }
+  return out;
+}
+
+function scalarOf(v: string | number | boolean, field: string): RawScalar {
+  return { kind: 'scalar', value: String(v), pos: { field } };
+}
+
+function pairsOf(obj: JsonObject, field: string, origins: Origins): RawPair[] {
+  const written = origins.get(obj)!;
+  const pairs: RawPair[] = [];
+  for (const [key, value] of Object.entries(obj)) {
+    // null means "not given", as JSON clients commonly send it.
+    if (value === null) continue;
+    const at = `${field}.${written.get(key) ?? key}`;
+    pairs.push({ key, keyPos: { field: at }, value: scalarOf(value as string | number | boolean, at) });
+  }
+  return pairs;
+}
+
+/** Converts the shape-checked body to attributes in body order; lists become repeated attributes. */
+function toRaw(obj: JsonObject, origins: Origins): RawTemplate {
+  const written = origins.get(obj)!;
+  const attributes: RawAttribute[] = [];
+  for (const [key, value] of Object.entries(obj)) {
+    if (value === null) continue;
+    const field = written.get(key) ?? key;
+    if (key === 'PCI_MATCH' && Array.isArray(value)) {
+      // The list form is the template's comma list.
+      attributes.push({ key, keyPos: { field }, value: scalarOf(value.join(','), field) });
+      continue;
+    }
+    const items = Array.isArray(value) ? value : [value];
+    items.forEach((item, i) => {
+      const at = Array.isArray(value) ? `${field}[${i}]` : field;
+      if (item === null) return;
+      const attrValue = isPlainObject(item)
+        ? { kind: 'vector' as const, entries: pairsOf(item as JsonObject, at, origins), pos: { field: at } }
+        : scalarOf(item as string | number | boolean, at);
+      attributes.push({ key, keyPos: { field: at }, value: attrValue });
+    });
+  }
+  return { source: 'json', attributes };
+}
