@@ -1,8 +1,9 @@
 /** Long-running commands (`server`, `all-in-one`, `probe run`) and `probe scan`. */
 import os from 'node:os';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { createLogger, type Logger } from '../common/index.js';
-import { createScanner, loadFilterConfig, formatScanTable, scanToJson, ProbeAgent } from '../probe/index.js';
+import { createScanner, loadFilterConfig, formatScanTable, scanToJson, ProbeAgent, DevicePreparer } from '../probe/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { CliExit, ExitCode } from './exit-codes.js';
 import { printJson, type CliIo } from './io.js';
@@ -67,7 +68,9 @@ export function registerDaemonCommands(program: Command, io: CliIo): void {
     .option('--host-root <dir>', 'host root for the local probe', '/')
     .option('--config <file>', 'pci.conf for the local probe')
     .option('--interval <seconds>', 'probe rescan interval', positiveNumber('--interval'), 10)
-    .action(async (flags: ServerFlags & { hostRoot: string; config?: string; interval: number }) => {
+    .option('--prepare', 'let the local probe bind allocated devices to vfio-pci (default: log only)', false)
+    .option('--state-dir <dir>', 'where the local probe records the drivers it replaced (default DATA_DIR/probe-state)')
+    .action(async (flags: ServerFlags & { hostRoot: string; config?: string; interval: number; prepare: boolean; stateDir?: string }) => {
       const logger = createLogger({ name: 'pcisched' });
       const filter = loadFilterConfig(flags.config);
       const server = await runServer(flags, logger, io);
@@ -76,6 +79,7 @@ export function registerDaemonCommands(program: Command, io: CliIo): void {
         server: server.grpcAddress,
         hostName,
         source: createScanner({ hostRoot: flags.hostRoot, filter, logger: logger.child({ component: 'probe' }), hostName }),
+        preparer: new DevicePreparer({ hostRoot: flags.hostRoot, stateDir: flags.stateDir ?? path.join(flags.dataDir, 'probe-state'), enabled: flags.prepare, logger: logger.child({ component: 'prepare' }) }),
         intervalSec: flags.interval,
         logger: logger.child({ component: 'probe' }),
       });
@@ -109,13 +113,16 @@ export function registerDaemonCommands(program: Command, io: CliIo): void {
     .option('--host-root <dir>', 'read sysfs/procfs below this root', '/')
     .option('--config <file>', 'pci.conf filter (YAML)')
     .option('--interval <seconds>', 'rescan and heartbeat interval', positiveNumber('--interval'), 10)
-    .action(async (opts: { server: string; hostName: string; hostRoot: string; config?: string; interval: number }) => {
+    .option('--prepare', 'bind allocated devices to vfio-pci and back (default: log what it would do)', false)
+    .option('--state-dir <dir>', 'where the drivers replaced by --prepare are recorded', '/var/lib/pcisched-probe')
+    .action(async (opts: { server: string; hostName: string; hostRoot: string; config?: string; interval: number; prepare: boolean; stateDir: string }) => {
       const logger = createLogger({ name: 'pcisched-probe' });
       const filter = loadFilterConfig(opts.config);
       const agent = new ProbeAgent({
         server: opts.server,
         hostName: opts.hostName,
         source: createScanner({ hostRoot: opts.hostRoot, filter, logger, hostName: opts.hostName }),
+        preparer: new DevicePreparer({ hostRoot: opts.hostRoot, stateDir: opts.stateDir, enabled: opts.prepare, logger: logger.child({ component: 'prepare' }) }),
         intervalSec: opts.interval,
         logger,
       });

@@ -66,7 +66,7 @@ test('networks are validated; NIC requests get MAC, IP, IPv6 and VLAN in templat
     const ifaces = [doc.devices.interface].flat();
     assert.equal(ifaces.length, 2);
     for (const [i, iface] of ifaces.entries()) {
-      const nic = vm.nics[i]!;
+      const nic: Nic = vm.nics[i]!;
       const [, bus, slot, fn] = /^0000:(..):(..)\.(.)$/.exec(nic.address)!;
       assert.equal(iface.type, 'hostdev');
       assert.equal(iface.managed, 'yes');
