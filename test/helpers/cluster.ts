@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../../common/index.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../server/index.js';
-import { ProbeAgent, createScanner, parseFilterConfig } from '../../probe/index.js';
+import { ProbeAgent, createScanner, parseFilterConfig, type AgentOptions } from '../../probe/index.js';
 import type { FakeHost } from './fake-host.js';
 import { eventually } from './processes.js';
 
@@ -16,7 +16,7 @@ export interface TestCluster {
   server: RunningServer;
   dataDir: string;
   agents: Map<string, ProbeAgent>;
-  addProbe(name: string, host: FakeHost, config?: string): Promise<ProbeAgent>;
+  addProbe(name: string, host: FakeHost, config?: string, extra?: Partial<AgentOptions>): Promise<ProbeAgent>;
   api<T = unknown>(method: string, urlPath: string, body?: unknown, contentType?: string): Promise<{ status: number; body: T; type: string }>;
   stop(): Promise<void>;
 }
@@ -30,7 +30,7 @@ export async function startCluster(options: Partial<ServerOptions> & { logger?: 
     server,
     dataDir,
     agents,
-    async addProbe(name, host, config) {
+    async addProbe(name, host, config, extra) {
       const filter = parseFilterConfig(config ?? '', `${name}.pci.conf`);
       const agent = new ProbeAgent({
         server: server.grpcAddress,
@@ -40,6 +40,7 @@ export async function startCluster(options: Partial<ServerOptions> & { logger?: 
         logger,
         backoffInitialMs: 50,
         backoffMaxMs: 500,
+        ...extra,
       });
       agents.set(name, agent);
       agent.start();
