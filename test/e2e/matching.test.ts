@@ -188,3 +188,13 @@ test('OpenNebula first-fit trap through the API: a general request does not take
     ]);
   }, make);
 });
+
+test('a non-assignable device is never placed, and the pending reason names it and why', async () => {
+  await withCluster(async (c) => {
+    const vm = (await c.api<VmJson>('POST', '/api/v1/vms', 'NAME = "igpu"\nPCI = [ VENDOR = "8086", DEVICE = "3e92" ]\n')).body;
+    assert.equal(vm.state, 'pending');
+    assert.equal(vm.pendingReasons.length, 1);
+    assert.equal(vm.pendingReasons[0]!.host, 'host1');
+    assert.match(vm.pendingReasons[0]!.reason, /0000:00:02\.0.*non-relaxable RMRR \(direct\)/);
+  }, gpuHostSharedGroup);
+});
