@@ -51,6 +51,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const app = createApiApp({ scheduler, logger: opts.logger.child({ component: 'api' }) });
   const httpServer = http.createServer(app);
+  // Longer than clients' idle pools, so a reused keep-alive socket is not
+  // closed under a request in flight (ECONNRESET on busy clients).
+  httpServer.keepAliveTimeout = 65_000;
+  httpServer.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(httpAt.port, httpAt.host, () => resolve());

@@ -54,7 +54,9 @@ export async function startCluster(options: Partial<ServerOptions> & { logger?: 
         init.headers = { 'content-type': type };
         init.body = typeof body === 'string' ? body : JSON.stringify(body);
       }
-      const res = await fetch(`${server.httpUrl}${urlPath}`, init);
+      const res = await fetch(`${server.httpUrl}${urlPath}`, init).catch((err: Error & { cause?: unknown }) => {
+        throw new Error(`${method} ${urlPath}: ${err.message}: ${String(err.cause)}`, { cause: err });
+      });
       const text = await res.text();
       return { status: res.status, type: res.headers.get('content-type') ?? '', body: (text ? JSON.parse(text) : null) as never };
     },
