@@ -1,8 +1,8 @@
 /**
  * Per host and request: the free devices the request could take. This is
  * the hot loop of a placement, so it scans only the request's bucket, runs
- * the cheapest test first, and caches lists per request signature while the
- * host's `generation` stays the same.
+ * the cheapest test first, and caches lists per request signature while a
+ * PlacementCache vouches that the host has not changed.
  */
 import type { CompiledPciRequest } from '../spec.js';
 import { deviceBlock, isFree } from './checkers.js';
@@ -19,9 +19,8 @@ export function matches(req: CompiledPciRequest, d: IndexedDevice, hostName: str
   }
 }
 
-export type Candidates = CachedCandidates;
 
-export function candidatesFor(view: HostView, plan: PlacementPlan, i: number): Candidates {
+export function candidatesFor(view: HostView, plan: PlacementPlan, i: number): CachedCandidates {
   const slot = plan.signatureSlots[i]!;
   if (slot !== null) {
     const hit = view.live.candidates[slot];
@@ -35,7 +34,7 @@ export function candidatesFor(view: HostView, plan: PlacementPlan, i: number): C
     if (deviceBlock(d, view.live) !== null) continue;
     list.push(d);
   }
-  const entry: Candidates = { list, consumedDesc: null };
+  const entry: CachedCandidates = { list };
   if (slot !== null) view.live.candidates[slot] = entry;
   return entry;
 }
@@ -48,14 +47,41 @@ export function candidatesFor(view: HostView, plan: PlacementPlan, i: number): C
  * not counted.
  */
 export function consumedFromPool(taken: Iterable<IndexedDevice>, plan: PlacementPlan, deviceCount: number): number {
-  // Plain loops, no per-call closures: this runs for every pool device of
-  // every host on multi-request VMs (and tsx wraps named closures).
+  // Plain loops, no per-call closures: this runs for pool devices of every
+  // host the cache cannot answer (and tsx wraps named closures).
   plan.seen.begin(deviceCount);
   let count = 0;
-  for (const d of taken) {
-    count += visitWithLinks(d, plan);
-    for (const c of d.companions) count += visitWithLinks(c, plan);
+  for (const d of taken) count += visitGroup(d, plan);
+  return count;
+}
+
+/**
+ * The sum of the k largest single-device consumptions among `devices` (the
+ * pool marked in `plan.pool`): at most this many pool devices leave with k
+ * picks. No sort and no allocation per device: this is per host.
+ */
+export function mostConsumed(devices: readonly IndexedDevice[], k: number, plan: PlacementPlan, deviceCount: number): number {
+  const top: number[] = new Array<number>(k).fill(0); // descending
+  for (const d of devices) {
+    // A device with no group mates and no SR-IOV links only takes itself.
+    let c = 1;
+    if (d.companions.length > 0 || d.pf !== null || d.vfs.length > 0) {
+      plan.seen.begin(deviceCount);
+      c = visitGroup(d, plan);
+    }
+    if (c <= top[k - 1]!) continue;
+    let j = k - 1;
+    for (; j > 0 && top[j - 1]! < c; j--) top[j] = top[j - 1]!;
+    top[j] = c;
   }
+  let sum = 0;
+  for (const c of top) sum += c;
+  return sum;
+}
+
+function visitGroup(d: IndexedDevice, plan: PlacementPlan): number {
+  let count = visitWithLinks(d, plan);
+  for (const c of d.companions) count += visitWithLinks(c, plan);
   return count;
 }
 
@@ -68,14 +94,6 @@ function visitWithLinks(x: IndexedDevice, plan: PlacementPlan): number {
 
 function visit(x: IndexedDevice, plan: PlacementPlan): number {
   return plan.seen.add(x.pos) && plan.pool.has(x.pos) ? 1 : 0;
-}
-
-/** Per-candidate consumption, sorted descending, with the pool being `list` itself. */
-export function consumedDesc(entry: Candidates, plan: PlacementPlan, deviceCount: number): number[] {
-  if (entry.consumedDesc !== null) return entry.consumedDesc;
-  markPool(plan.pool, [entry.list], deviceCount);
-  entry.consumedDesc = entry.list.map((d) => consumedFromPool([d], plan, deviceCount)).sort((a, b) => b - a);
-  return entry.consumedDesc;
 }
 
 /** Marks the union of lists in `pool` and returns it (address order within each list). */

@@ -78,7 +78,7 @@ export const DEVICE_CHECKERS: ReadonlyArray<{ name: string; check: DeviceChecker
   { name: 'sriov', check: checkSriov },
 ];
 
-/** Why a free device cannot be taken, or null when it can; cached per host generation. */
+/** Why a free device cannot be taken, or null when it can; cached with the host's live state. */
 export function deviceBlock(dev: IndexedDevice, live: LiveCache): string | null {
   const cached = live.blocks[dev.pos];
   if (cached !== undefined) return cached;

@@ -1,10 +1,10 @@
 /**
- * One host, two depths. `prefilterHost` is the cheap pass run on every
- * host: candidate counts (cached per generation) and bounds on the policy
- * score, no search. `evaluateHost` runs the search on the few hosts the
- * policy still needs to look at and returns the exact placement.
+ * One host, two depths. `prefilterHost` is the cheap pass for every host
+ * the PlacementCache cannot answer: candidate counts and bounds on the
+ * policy score, no search. `evaluateHost` runs the search on the few hosts
+ * the policy still needs to look at and returns the exact placement.
  */
-import { candidatesFor, consumedDesc, consumedFromPool, markPool } from './candidates.js';
+import { candidatesFor, consumedFromPool, markPool, mostConsumed } from './candidates.js';
 import type { HostView, IndexedDevice } from './host-index.js';
 import type { PlacementPlan } from './plan.js';
 import { searchAssignment, type SearchResult } from './search.js';
@@ -22,10 +22,10 @@ export function prefilterHost(view: HostView, plan: PlacementPlan): Prefilter {
   if (plan.oneSignature) {
     // Every request matches the same devices (one device type, possibly
     // several times): the pool is that one candidate list.
-    const entry = candidatesFor(view, plan, 0);
-    const free = entry.list.length;
-    if (free < k) return REJECT;
-    return bounds(free, k, consumedDesc(entry, plan, n));
+    const list = candidatesFor(view, plan, 0).list;
+    if (list.length < k) return REJECT;
+    markPool(plan.pool, [list], n);
+    return bounds(list.length, k, mostConsumed(list, k, plan, n));
   }
   const lists: (readonly IndexedDevice[])[] = [];
   for (let i = 0; i < k; i++) {
@@ -36,17 +36,14 @@ export function prefilterHost(view: HostView, plan: PlacementPlan): Prefilter {
   for (const group of plan.sameSignature) if (group.length > lists[group[0]!]!.length) return REJECT;
   const pool = markPool(plan.pool, lists, n);
   if (pool.length < k) return REJECT;
-  const each = pool.map((d) => consumedFromPool([d], plan, n)).sort((a, b) => b - a);
-  return bounds(pool.length, k, each);
+  return bounds(pool.length, k, mostConsumed(pool, k, plan, n));
 }
 
 /**
- * k requested devices leave the pool at least, so `upper = free - k`;
- * at most the k largest single-device consumptions leave it.
+ * k requested devices leave the pool at least, so `upper = free - k`; at
+ * most the k largest single-device consumptions (`most`) leave it.
  */
-function bounds(free: number, k: number, consumedDescending: readonly number[]): Prefilter {
-  let most = 0;
-  for (let i = 0; i < k && i < consumedDescending.length; i++) most += consumedDescending[i]!;
+function bounds(free: number, k: number, most: number): Prefilter {
   return { ok: true, lower: free - Math.min(free, most), upper: free - k };
 }
 

@@ -29,20 +29,14 @@ export interface IndexedDevice {
   readonly vfs: readonly IndexedDevice[];
 }
 
-/** A request's candidates on one host, cached per request signature for one generation. */
+/** A request's candidates on one host, cached per request signature with the live state. */
 export interface CachedCandidates {
   /** Free, feasible, matching devices in address order. */
   readonly list: readonly IndexedDevice[];
-  /**
-   * Filled lazily: for each device of `list`, how many devices of `list`
-   * taking it removes from the free pool (itself, companions, SR-IOV
-   * links), sorted descending; for the policy's bound without a search.
-   */
-  consumedDesc: number[] | null;
 }
 
 /**
- * Live-state caches of one host for one generation. Indexed by interned
+ * Live-state caches of one host, valid until it changes. Indexed by interned
  * slot numbers (`slotOf`) rather than keyed Maps: one Map per host costs a
  * hash lookup in cold memory on every host of every placement.
  */
@@ -97,8 +91,8 @@ export class HostIndex {
   }
 
   /**
-   * The devices a request can possibly match, in address order: the
-   * smallest bucket among its given ids. Relies on `matchesDevice` never
+   * The devices a request can possibly match, in address order: the bucket
+   * of its most selective id (`bucketKey`). Relies on `matchesDevice` never
    * accepting a device whose vendor/device/class/short address differs
    * (case-insensitively) from one the request gives; the selector only
    * narrows further.

@@ -16,23 +16,25 @@ export function scoreKey(policy: PlacementPolicy, freeAfter: number): number {
 }
 
 /**
- * Yields the indices of `order` from smallest to largest, lazily: usually
- * only the first one or two are wanted, so a linear scan per pick beats
- * sorting 10k hosts; after a few picks it sorts the rest once, so a bad
- * case stays O(n log n) rather than O(n²).
+ * Yields the indices of `order[0..n)` from smallest to largest value
+ * (values are distinct), starting with `first`, the known smallest.
+ * Lazily: usually only one or two are wanted, so a linear scan per pick
+ * beats sorting 10k hosts; after a few picks it sorts the rest once, so a
+ * bad case stays O(n log n), not O(n²).
  */
-export function* inBoundOrder(order: Float64Array): Generator<number> {
-  const n = order.length;
-  const done = new Uint8Array(n);
+export function* inBoundOrder(order: Float64Array, n: number, first: number): Generator<number> {
+  if (n === 0) return;
+  yield first;
   const LINEAR_PICKS = 4;
-  for (let pick = 0; pick < Math.min(LINEAR_PICKS, n); pick++) {
+  let last = order[first]!;
+  for (let pick = 1; pick < Math.min(LINEAR_PICKS, n); pick++) {
     let m = -1;
-    for (let j = 0; j < n; j++) if (done[j] === 0 && (m === -1 || order[j]! < order[m]!)) m = j;
-    done[m] = 1;
+    for (let j = 0; j < n; j++) if (order[j]! > last && (m === -1 || order[j]! < order[m]!)) m = j;
+    last = order[m]!;
     yield m;
   }
   const rest: number[] = [];
-  for (let j = 0; j < n; j++) if (done[j] === 0) rest.push(j);
+  for (let j = 0; j < n; j++) if (order[j]! > last) rest.push(j);
   rest.sort((a, b) => order[a]! - order[b]!);
   yield* rest;
 }

@@ -54,7 +54,10 @@ export function searchAssignment(input: SearchInput): SearchResult {
   return { kind: 'found', picks: search.picks, taken: [...taken].sort((a, b) => a.pos - b.pos), steps: search.steps };
 }
 
-/** Search state as a class, not closures: one search runs per evaluated host. */
+/**
+ * Search state in a class rather than closures, which would be re-created
+ * (and, under tsx, renamed through defineProperty) on every search.
+ */
 class Search {
   readonly order: number[];
   /**
