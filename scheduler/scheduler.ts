@@ -16,8 +16,9 @@ import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, typ
 import { toMemHost, setHolder, hostView, rebuildView, type MemHost, type HostView } from './cluster.js';
 import type { CompiledVmSpec, PlacementPolicy, VmSpec } from './spec.js';
 import { compileSpec } from './template/index.js';
-import { placeVm } from './matcher/index.js';
+import { placeVm, PlacementCache, type HostState } from './matcher/index.js';
 import { SerialQueue } from './serial-queue.js';
+import { capReasons } from './pending-reasons.js';
 import { Preparation, type PrepareReply, type SendPrepare } from './preparation.js';
 import { adviseKernelParams, type Advice } from '../passthrough/index.js';
 
@@ -37,6 +38,10 @@ const MAX_COMMIT_ATTEMPTS = 8;
 export class Scheduler {
   private readonly hosts = new Map<string, MemHost>();
   private readonly hostsById = new Map<number, MemHost>();
+  /** Matcher input: one slot per host, replaced (never mutated) on change, so the cache stays valid. */
+  private readonly views: HostState[] = [];
+  private readonly viewSlots = new Map<string, number>();
+  private readonly placementCache = new PlacementCache();
   /** Pending VMs in submission (id) order. */
   private readonly pending = new Map<number, CompiledVmSpec>();
   private readonly queue = new SerialQueue();
@@ -80,6 +85,19 @@ export class Scheduler {
   private addHost(host: MemHost): void {
     this.hosts.set(host.name, host);
     this.hostsById.set(host.id, host);
+    this.publish(host);
+  }
+
+  /** Puts a host's current view in its slot and tells the matcher's cache. */
+  private publish(host: MemHost): void {
+    const slot = this.viewSlots.get(host.name);
+    if (slot === undefined) {
+      this.viewSlots.set(host.name, this.views.length);
+      this.views.push(host.view);
+    } else {
+      this.views[slot] = host.view;
+    }
+    this.placementCache.invalidate(host.view);
   }
 
   /** Starts the liveness sweep. */
@@ -153,6 +171,7 @@ export class Scheduler {
     if (!host.online) {
       host.online = true;
       rebuildView(host);
+      this.publish(host);
       await this.hostStore.setState(host.name, 'online', host.lastSeenAt);
       this.opts.logger.info({ host: host.name }, 'host online');
       this.requestRetry();
@@ -167,6 +186,7 @@ export class Scheduler {
       if (now - host.lastSeenAt.getTime() > this.missed * host.intervalMs) {
         host.online = false;
         rebuildView(host);
+        this.publish(host);
         await this.hostStore.setState(host.name, 'offline', null);
         this.opts.logger.warn({ host: host.name, lastSeenAt: host.lastSeenAt }, 'host offline: heartbeats missed');
         // Devices of VMs waiting for the host to release them are freed once it is offline.
@@ -217,6 +237,7 @@ export class Scheduler {
       if (host) {
         host.allocVersion += 1;
         setHolder(host, vm.devices.map((d) => d.address), null);
+        this.publish(host);
         this.preparation.unprepareFailures.get(host.name)?.delete(id);
         this.requestRetry();
       }
@@ -286,9 +307,9 @@ export class Scheduler {
         return this.vmStore.get(vmId);
       }
       for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
-        const result = placeVm(spec, [...this.hosts.values()].map((h) => h.view), { policy: spec.policy ?? this.policy, stepBudget: this.opts.stepBudget });
+        const result = placeVm(spec, this.views, { policy: spec.policy ?? this.policy, stepBudget: this.opts.stepBudget, cache: this.placementCache });
         if (result.kind === 'unplaceable') {
-          reasons = result.reasons;
+          reasons = capReasons(result.reasons);
           break;
         }
         const host = this.hosts.get(result.host)!;
@@ -298,6 +319,7 @@ export class Scheduler {
           const vm = await this.vmStore.commitPlacement(vmId, host.id, host.allocVersion, allocations, devices, nicPlans(spec, devices));
           host.allocVersion += 1;
           setHolder(host, devices.map((d) => d.address), vmId);
+          this.publish(host);
           this.pending.delete(vmId);
           this.preparation.send(host.name, vm, false);
           this.opts.logger.info({ vm: vmId, host: host.name, devices: devices.map((d) => d.address) }, 'VM placed');

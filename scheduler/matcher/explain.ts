@@ -65,6 +65,12 @@ function explainNoCandidate(view: HostView, plan: PlacementPlan, i: number, out:
   for (const d of view.index.devicesFor(plan.keys[i]!)) {
     if (!matches(req, d, view.host.name)) continue;
     const s = d.state;
+    // A held device means its whole IOMMU group is held: name the holder.
+    if (s.heldBy !== null && !s.missing && s.iommuGroup !== null) {
+      specific = true;
+      out.add(reason.groupHeld(s.iommuGroup, s.heldBy));
+      continue;
+    }
     if (s.missing || s.heldBy !== null) {
       plain = true;
       continue;

@@ -113,10 +113,10 @@ const cases: Case[] = [
     want: placed('h1', [['0000:02:00.0', 0]]),
   },
   {
-    name: 'a held device plus a group-blocked one: the specific reason, then the generic one',
+    name: 'held devices name the VM holding their IOMMU group',
     hosts: () => [host('h1', [...gpuWithAudio({}, { heldBy: 7 }), gpu('0000:02:00.0', { heldBy: 8 })])],
     spec: vm([GPU]),
-    want: unplaceable(['h1', 'IOMMU group 1 is held by VM 7'], ['h1', 'no free device matches PCI[0] (10de:1b80:)']),
+    want: unplaceable(['h1', 'IOMMU group 1 is held by VM 7'], ['h1', 'IOMMU group 612 is held by VM 8']),
   },
   {
     name: 'PF with a VF in use is infeasible',

@@ -148,7 +148,7 @@ const cases: Case[] = [
     want: unplaceable(
       ['a', 'offline'],
       ['b', 'no free device matches PCI[0] (10de:1b80:)'],
-      ['c', 'no free device matches PCI[0] (10de:1b80:)'],
+      ['c', 'IOMMU group 356 is held by VM 1'],
     ),
   },
   {
@@ -193,7 +193,7 @@ test('cache: a kept PlacementCache reuses verdicts until the host is invalidated
   // Not reported: the cache vouches for the host and does not read it again.
   assert.deepEqual(placeVm(vm([GPU]), [h], opts), placed('h1', [['0000:01:00.0', 0]]));
   cache.invalidate(h);
-  assert.deepEqual(placeVm(vm([GPU]), [h], opts), unplaceable(['h1', 'no free device matches PCI[0] (10de:1b80:)']));
+  assert.deepEqual(placeVm(vm([GPU]), [h], opts), unplaceable(['h1', 'IOMMU group 356 is held by VM 5']));
 });
 
 test('cache: invalidate picks up online changes and renames (tie-break ranks)', () => {

@@ -69,7 +69,7 @@ const cases: Case[] = [
     name: 'SHORT_ADDRESS of a held device: no fallback to another device',
     hosts: () => [host('h1', [gpu('0000:01:00.0', { heldBy: 4 }), gpu('0000:02:00.0')])],
     spec: vm([{ shortAddress: '01:00.0' }]),
-    want: unplaceable(['h1', 'no free device matches PCI[0] (short 01:00.0)']),
+    want: unplaceable(['h1', 'IOMMU group 356 is held by VM 4']),
   },
   {
     name: 'multiple requests of the same id get distinct devices, lowest addresses in request order',
