@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { placeVm, type DeviceState, type HostState, type PlacementResult } from '../../scheduler/matcher/index.js';
-import { device, group, host, placed, sriov, unplaceable, vm } from '../../scheduler/matcher/testing.js';
+import { device, group, host, placed, sriov, unplaceable, vm } from '../helpers/matcher-builders.js';
 import type { CompiledVmSpec } from '../../scheduler/spec.js';
 
 interface Case {

@@ -8,7 +8,7 @@ import {
   invalidateHostIndex, PlacementCache, placeVm, PlacementInputError, requestLabel,
   type DeviceState, type HostState, type PlacementOptions, type PlacementResult,
 } from '../../scheduler/matcher/index.js';
-import { device, group, host, placed, unplaceable, vm } from '../../scheduler/matcher/testing.js';
+import { device, group, host, placed, unplaceable, vm } from '../helpers/matcher-builders.js';
 import type { CompiledVmSpec } from '../../scheduler/spec.js';
 
 interface Case {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PCI_BRIDGE_CLASS } from '../../common/index.js';
 import { PlacementCache, placeVm, type DeviceState, type HostState } from '../../scheduler/matcher/index.js';
-import { device, group, host, sriov, vm, type RequestFields } from '../../scheduler/matcher/testing.js';
+import { device, group, host, sriov, vm, type RequestFields } from '../helpers/matcher-builders.js';
 import type { CompiledVmSpec, MatchAttribute } from '../../scheduler/spec.js';
 
 function rng(seed: number): () => number {

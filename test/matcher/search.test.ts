@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { placeVm, type HostState, type PlacementOptions, type PlacementResult } from '../../scheduler/matcher/index.js';
-import { device, host, placed, unplaceable, vm } from '../../scheduler/matcher/testing.js';
+import { device, host, placed, unplaceable, vm } from '../helpers/matcher-builders.js';
 import type { CompiledVmSpec } from '../../scheduler/spec.js';
 
 interface Case {

@@ -3,35 +3,22 @@
  * sensible defaults (an endpoint alone in its group, bound to vfio-pci, with
  * FLR), IOMMU groups, and host facts (Intel, IOMMU on, VFIO loaded).
  */
-import type { DeviceReport, GroupMember, HostFacts } from '../../common/index.js';
+import type { DeviceReport, HostFacts } from '../../common/index.js';
+import { baseReport, group } from '../helpers/device-report.js';
+
+export { group };
 import { hostReadiness, type HostReadiness } from '../../passthrough/index.js';
 
 export function dev(address: string, over: Partial<DeviceReport> = {}): DeviceReport {
   const m = /([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(address);
   const group = m ? parseInt(m[1]!, 16) * 32 + parseInt(m[2]!, 16) + 100 : 100;
   return {
-    address,
-    shortAddress: address.startsWith('0000:') ? address.slice(5) : address,
-    vendor: '8086', device: '1533', class: '0200', progIf: '00',
-    subsystemVendor: '0000', subsystemDevice: '0000', revision: '00',
-    vendorName: '', deviceName: '', className: '', subsystemName: '',
-    numaNode: 0, iommuGroup: group, groupMembers: [], driver: 'vfio-pci',
-    sriov: 'no', physfn: null, numVfs: null, totalVfs: null, virtfns: [],
-    netInterfaces: [], pcieRoot: null, resetMethods: ['flr', 'bus'], groupReservedRegions: ['msi'],
+    ...baseReport(address),
+    device: '1533',
+    iommuGroup: group,
+    resetMethods: ['flr', 'bus'],
     ...over,
   };
-}
-
-/** Puts devices in one IOMMU group; `extra` are members the probe does not report. */
-export function group(id: number, devices: DeviceReport[], extra: GroupMember[] = []): DeviceReport[] {
-  for (const d of devices) {
-    d.iommuGroup = id;
-    d.groupMembers = [
-      ...devices.filter((o) => o !== d).map((o) => ({ address: o.address, class: o.class })),
-      ...extra,
-    ];
-  }
-  return devices;
 }
 
 export function facts(over: Partial<HostFacts> = {}): HostFacts {

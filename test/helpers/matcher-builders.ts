@@ -1,44 +1,29 @@
 /**
- * Plain-data builders for matcher tests and benchmarks; the engine does not
- * use them. `request` builds a CompiledPciRequest by hand (ids and short
+ * Plain-data builders for matcher tests and benchmarks; kept out of the
+ * engine's folder. `request` builds a CompiledPciRequest by hand (ids and short
  * address compared like the template compiler does), so matcher tests do
  * not depend on the template parser.
  */
-import type { GroupMember } from '../../common/index.js';
-import type { CompiledPciRequest, CompiledVmSpec, PciRequest } from '../spec.js';
-import type { DeviceState, HostState, PlacementResult } from './types.js';
+import type { CompiledPciRequest, CompiledVmSpec, PciRequest } from '../../scheduler/spec.js';
+import type { DeviceState, HostState, PlacementResult } from '../../scheduler/matcher/index.js';
+import { baseReport, group } from './device-report.js';
+
+export { group };
 
 /**
  * A free, present, assignable device alone in its IOMMU group. The group
  * number defaults to one derived from the address, unique per host.
  */
 export function device(address: string, over: Partial<DeviceState> = {}): DeviceState {
-  const short = address.startsWith('0000:') ? address.slice(5) : address;
   const m = /([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(address);
   const autoGroup = m ? 100 + parseInt(m[1]!, 16) * 256 + parseInt(m[2]!, 16) * 8 + parseInt(m[3]!, 16) : 100;
   return {
-    address, shortAddress: short,
-    vendor: '8086', device: '0001', class: '0200', progIf: '00',
-    subsystemVendor: '0000', subsystemDevice: '0000', revision: '00',
-    vendorName: '', deviceName: '', className: '', subsystemName: '',
-    numaNode: 0, iommuGroup: autoGroup, groupMembers: [], driver: 'vfio-pci',
-    sriov: 'no', physfn: null, numVfs: null, totalVfs: null, virtfns: [],
-    netInterfaces: [], pcieRoot: 'pci0000:00/0000:00:01.0', resetMethods: ['flr'], groupReservedRegions: ['msi'],
+    ...baseReport(address),
+    iommuGroup: autoGroup,
+    pcieRoot: 'pci0000:00/0000:00:01.0',
     missing: false, heldBy: null,
     ...over,
   };
-}
-
-/** Puts devices in one IOMMU group; `extra` lists members the host did not report. */
-export function group(id: number, devices: DeviceState[], extra: GroupMember[] = []): DeviceState[] {
-  for (const d of devices) {
-    d.iommuGroup = id;
-    d.groupMembers = [
-      ...devices.filter((o) => o !== d).map((o) => ({ address: o.address, class: o.class })),
-      ...extra,
-    ];
-  }
-  return devices;
 }
 
 /** Links a PF and its VFs both ways, VFs enabled. */
