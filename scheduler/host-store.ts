@@ -116,29 +116,29 @@ export class HostStore {
       });
       const byAddress = new Map(existing.map((d) => [d.address, d]));
       let changed = false;
+      const added: Array<{ hostId: number; report: string } & ReturnType<typeof deviceColumns>> = [];
       for (const dev of input.devices) {
         const report = JSON.stringify(dev);
         const old = byAddress.get(dev.address);
         byAddress.delete(dev.address);
         if (!old) {
-          changed = true;
-          await tx.device.create({ data: { hostId: host.id, ...deviceColumns(dev), report } });
+          added.push({ hostId: host.id, ...deviceColumns(dev), report });
         } else if (old.report !== report || old.missing) {
           changed = true;
           await tx.device.update({ where: { id: old.id }, data: { ...deviceColumns(dev), report, missing: false } });
         }
       }
-      for (const gone of byAddress.values()) {
-        if (gone.allocation) {
-          if (!gone.missing) {
-            changed = true;
-            await tx.device.update({ where: { id: gone.id }, data: { missing: true } });
-          }
-        } else {
-          changed = true;
-          await tx.device.delete({ where: { id: gone.id } });
-        }
+      // One statement each for the common bulk cases: a new host, a host that lost devices.
+      if (added.length > 0) {
+        changed = true;
+        await tx.device.createMany({ data: added });
       }
+      const gone = [...byAddress.values()];
+      const free = gone.filter((d) => !d.allocation).map((d) => d.id);
+      const nowMissing = gone.filter((d) => d.allocation && !d.missing).map((d) => d.id);
+      if (free.length > 0) await tx.device.deleteMany({ where: { id: { in: free } } });
+      if (nowMissing.length > 0) await tx.device.updateMany({ where: { id: { in: nowMissing } }, data: { missing: true } });
+      if (free.length > 0 || nowMissing.length > 0) changed = true;
       // Placements computed against the old device set must not commit.
       if (changed) await tx.host.update({ where: { id: host.id }, data: { allocVersion: { increment: 1 } } });
       const row = await tx.host.findUniqueOrThrow({ where: { id: host.id }, include: hostInclude });

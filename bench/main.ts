@@ -1,0 +1,167 @@
+/**
+ * pcisched benchmark: `npm run bench -- [--quick] [--scenario NAME] [options]`.
+ *
+ * Prints one JSON line per scenario on stdout
+ * (`{"scenario","hosts","devices","ops","ops_per_s","p50_ms","p99_ms","rss_mb",…}`);
+ * progress goes to stderr. Exit 0 on success, 1 when a scenario fails, 2 on
+ * bad usage. Scenarios, in order:
+ *   place       Scheduler.submit in process, SQLite in a temp dir, hosts
+ *               ingested first via Scheduler.probeSnapshot; 1k and 10k hosts
+ *               × 32 devices, 2000 VMs (quick: 20 and 200 hosts, 100 VMs: at
+ *               ~15 snapshots/s a 500-host ingest alone takes ~35 s).
+ *               `growth_10k_vs_1k` = mean cost per placement at the large
+ *               size / at the small one; the small run is under `runs`.
+ *   rest        POST /api/v1/vms through the real server (startServer on
+ *               127.0.0.1:0) from C concurrent fetch clients (default 8);
+ *               hosts registered via server.scheduler.probeSnapshot.
+ *   ingest      P probe streams (default 2000, quick 100) over real gRPC from
+ *               a child process on 8 channels to a real server: registration
+ *               time, heartbeat ack p50/p99, changed snapshots, and whether
+ *               heartbeats write to the database (`heartbeat_db_writes`).
+ *   probe-scan  createScanner().scan() with a pci.conf filter on a fake sysfs
+ *               root with 256 reported devices, repeated after a warm-up.
+ * Options: --quick, --scenario NAME (repeatable), --hosts N (place: one size
+ * instead of two), --devices D, --vms M, --clients C, --streams P,
+ * --rest-hosts N, --rest-ops N, --interval-ms N, --changed-fraction F,
+ * --rescans N. BENCH_SERVER_LOG=warn shows the rest scenario's server log.
+ * No thresholds anywhere: the numbers are for people to read.
+ * Profiling: see bench/profile-top.ts.
+ */
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { runPlace } from './place-scenario.js';
+import { runRest } from './rest-scenario.js';
+import { runIngest } from './ingest-scenario.js';
+import { runProbeScan } from './probe-scan-scenario.js';
+import { now, progress, round, runInterruptHooks, setLineContext } from './stats.js';
+
+const SCENARIOS = ['place', 'rest', 'ingest', 'probe-scan'] as const;
+type ScenarioName = (typeof SCENARIOS)[number];
+
+function intOption(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got "${value}"`);
+  return n;
+}
+
+class UsageError extends Error {}
+
+/** `abc1234`, `+dirty` when the code under test has uncommitted changes; null outside a git checkout. */
+function codeVersion(): string | null {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const head = git('rev-parse', '--short', 'HEAD');
+    const dirty = git('status', '--porcelain', '--', 'common', 'scheduler', 'server', 'api', 'probe', 'wire', 'passthrough', 'network', 'prisma') !== '';
+    return `${head}${dirty ? '+dirty' : ''}`;
+  } catch {
+    return null;
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      scenario: { type: 'string', multiple: true },
+      hosts: { type: 'string' },
+      devices: { type: 'string' },
+      vms: { type: 'string' },
+      clients: { type: 'string' },
+      streams: { type: 'string' },
+      'rest-hosts': { type: 'string' },
+      'rest-ops': { type: 'string' },
+      'interval-ms': { type: 'string' },
+      'changed-fraction': { type: 'string' },
+      rescans: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stderr.write(`usage: npm run bench -- [--quick] [--scenario ${SCENARIOS.join('|')}] [options]; see bench/main.ts\n`);
+    return;
+  }
+  const quick = values.quick;
+  setLineContext({ code: codeVersion(), quick });
+  const chosen = (values.scenario ?? [...SCENARIOS]) as string[];
+  for (const s of chosen) if (!(SCENARIOS as readonly string[]).includes(s)) throw new UsageError(`unknown scenario "${s}"; choose from ${SCENARIOS.join(', ')}`);
+  const devices = intOption(values.devices, 'devices', 32);
+  const changedFraction = values['changed-fraction'] === undefined ? 0.1 : Number(values['changed-fraction']);
+  if (!(changedFraction >= 0 && changedFraction <= 1)) throw new UsageError('--changed-fraction must be between 0 and 1');
+  const hosts = values.hosts === undefined ? null : intOption(values.hosts, 'hosts', 0);
+  if (hosts === 0) throw new UsageError('--hosts must be at least 1');
+
+  const runs: Record<ScenarioName, () => Promise<unknown>> = {
+    place: () =>
+      runPlace({
+        sizes: hosts !== null ? [hosts] : quick ? [20, 200] : [1000, 10_000],
+        devicesPerHost: devices,
+        vms: intOption(values.vms, 'vms', quick ? 100 : 2000),
+        releaseEvery: 3,
+        liveVmsPerHost: 2,
+      }),
+    rest: () =>
+      runRest({
+        hosts: intOption(values['rest-hosts'], 'rest-hosts', quick ? 20 : 200),
+        devicesPerHost: devices,
+        ops: intOption(values['rest-ops'], 'rest-ops', quick ? 100 : 2000),
+        clients: intOption(values.clients, 'clients', 8),
+        releaseEvery: 3,
+        liveVmsPerHost: 2,
+      }),
+    ingest: () =>
+      runIngest({
+        streams: intOption(values.streams, 'streams', quick ? 100 : 2000),
+        devicesPerHost: devices,
+        channels: 8,
+        intervalMs: intOption(values['interval-ms'], 'interval-ms', quick ? 500 : 2000),
+        heartbeatPhaseMs: quick ? 2000 : 20_000,
+        changedPhaseMs: quick ? 2000 : 20_000,
+        changedFraction,
+      }),
+    'probe-scan': () =>
+      runProbeScan({
+        devices: values.devices === undefined ? 256 : devices,
+        warmup: quick ? 10 : 20,
+        rescans: intOption(values.rescans, 'rescans', quick ? 100 : 200),
+      }),
+  };
+
+  for (const name of SCENARIOS) {
+    if (!chosen.includes(name)) continue;
+    const t0 = now();
+    progress(`scenario ${name}${quick ? ' (quick)' : ''} starting`);
+    try {
+      await runs[name]();
+    } catch (err) {
+      throw new Error(`scenario ${name} failed: ${(err as Error).stack ?? String(err)}`);
+    }
+    progress(`scenario ${name} done in ${round((now() - t0) / 1000, 1)} s`);
+  }
+}
+
+// Ctrl-C or a kill: print what a long run has so far (place), remove temp dirs, exit non-zero.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    progress(`interrupted by ${signal}; cleaning up`);
+    runInterruptHooks();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  () => {
+    process.exitCode = 0;
+    // Everything is closed; do not let a stray handle keep the process alive.
+    setTimeout(() => process.exit(0), 2000).unref();
+  },
+  (err: unknown) => {
+    const code = (err as { code?: unknown }).code;
+    const usage = err instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
+    process.stderr.write(`bench: ${usage ? 'usage: ' : ''}${(err as Error).message}\n`);
+    process.exitCode = usage ? 2 : 1;
+    setTimeout(() => process.exit(process.exitCode as number), 2000).unref();
+  },
+);

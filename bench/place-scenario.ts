@@ -1,0 +1,204 @@
+/**
+ * `place`: in-process placements through Scheduler.submit (the REST
+ * handler's code path after parsing), committed to a SQLite file in a temp
+ * dir. Hosts are ingested first through Scheduler.probeSnapshot (what the
+ * gRPC service calls for a probe's snapshot), then M VMs are submitted one
+ * after another; every `releaseEvery`-th submission also releases the
+ * oldest live VM, and so does every submission that leaves more than
+ * `liveVmsPerHost` × hosts VMs live (no probe is attached, so a release
+ * frees the devices at once). Releases are timed separately.
+ */
+import { silentLogger, systemClock } from '../common/index.js';
+import { Scheduler, openSqliteDatabase, parseJsonSpec, type VmSpec } from '../scheduler/index.js';
+import { generateHost, hostName, templateBody } from './cluster-gen.js';
+import { Latencies, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+
+export interface PlaceOptions {
+  /** Host counts to run, smallest first; growth compares the last to the first. */
+  sizes: number[];
+  devicesPerHost: number;
+  vms: number;
+  /** Release the oldest live VM after every this many submissions (0: never). */
+  releaseEvery: number;
+  /** Also release the oldest while more than this many VMs per host are live (keeps GPUs available). */
+  liveVmsPerHost: number;
+}
+
+export interface PlaceRun {
+  hosts: number;
+  devices: number;
+  ingest_ms: number;
+  ingest_hosts_per_s: number;
+  ingest_p50_ms: number;
+  ingest_p99_ms: number;
+  rss_after_ingest_mb: number;
+  ops: number;
+  ops_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  mean_ms: number;
+  max_ms: number;
+  placed: number;
+  pending: number;
+  releases: number;
+  release_p50_ms: number;
+  release_p99_ms: number;
+  rss_mb: number;
+  rss_peak_mb: number;
+  heap_used_mb: number;
+  wall_s: number;
+  /** Submit latency per template (name without the `vm-<i>-` prefix): p50 and p99 ms, count. */
+  by_template: Record<string, { n: number; p50: number; p99: number }>;
+  /** Monotonic clock (µs, the clock of V8's .cpuprofile timestamps) at phase starts, for `profile-top --window`. */
+  marks_us: { ingest: number; submit: number; end: number };
+}
+
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+export async function placeRun(hosts: number, devicesPerHost: number, vms: number, releaseEvery: number, liveVmsPerHost: number): Promise<PlaceRun> {
+  const started = now();
+  const sampler = new RssSampler();
+  const tmp = tempDir('place');
+  const logger = silentLogger();
+  let database: Awaited<ReturnType<typeof openSqliteDatabase>> | null = null;
+  let scheduler: Scheduler | null = null;
+  try {
+    database = await openSqliteDatabase({ dataDir: tmp.dir, logger });
+    scheduler = await Scheduler.open({ db: database.db, clock: systemClock, logger, policy: 'pack' });
+
+    progress(`place: ingesting ${hosts} hosts × ${devicesPerHost} devices via Scheduler.probeSnapshot`);
+    const ingest = new Latencies();
+    const ingestStart = now();
+    const ingestMark = monotonicUs();
+    const step = Math.max(1, Math.floor(hosts / 10));
+    for (let i = 0; i < hosts; i++) {
+      const g = generateHost(i, devicesPerHost);
+      const t0 = now();
+      // A long interval: no liveness sweep runs here, and the hosts must stay online.
+      await scheduler.probeSnapshot({ name: g.name, session: 'bench', generation: 1, intervalMs: 3_600_000, facts: g.facts, devices: g.devices });
+      ingest.add(now() - t0);
+      await yieldToLoop();
+      if ((i + 1) % step === 0) progress(`place: ingested ${i + 1}/${hosts} hosts (${Math.round(((i + 1) * 1000) / (now() - ingestStart))} hosts/s, rss ${rssMb()} MB)`);
+    }
+    await scheduler.settled();
+    const ingestMs = now() - ingestStart;
+    const rssAfterIngest = rssMb();
+
+    const sample = scheduler.getHost(hostName(0));
+    const assignable = sample.devices.filter((d) => d.assignable).length;
+    if (sample.devicesTotal !== devicesPerHost || assignable === 0) {
+      throw new Error(`generated host ${sample.name} has ${sample.devicesTotal} devices, ${assignable} assignable: ${JSON.stringify(sample.devices[0]?.reasons)}`);
+    }
+
+    const specs: VmSpec[] = [];
+    for (let i = 0; i < vms; i++) specs.push(parseJsonSpec(templateBody(i)));
+
+    progress(`place: submitting ${vms} VMs (release the oldest every ${releaseEvery || '∞'} and above ${liveVmsPerHost * hosts} live)`);
+    const submit = new Latencies();
+    const perTemplate = new Map<string, Latencies>();
+    const release = new Latencies();
+    const live: number[] = [];
+    let placed = 0;
+    let pending = 0;
+    let firstPendingReason: string | null = null;
+    const vmStep = Math.max(1, Math.floor(vms / 10));
+    const submitMark = monotonicUs();
+    // Stopped by hand (a 10k-host run can take long): print the placements measured so far.
+    const removeHook = onInterrupt(() => {
+      const s = submit.summary();
+      emit({
+        scenario: 'place', partial: true, hosts, devices: hosts * devicesPerHost, ops: s.count,
+        ops_per_s: round(s.count === 0 ? 0 : (s.count * 1000) / submit.total, 1), p50_ms: s.p50, p99_ms: s.p99, rss_mb: rssMb(),
+        mean_ms: s.mean, max_ms: s.max, placed, pending, releases: release.count, ingest_ms: round(ingestMs, 1),
+        ingest_hosts_per_s: round((hosts * 1000) / ingestMs, 1), rss_after_ingest_mb: rssAfterIngest, heap_used_mb: heapUsedMb(),
+      });
+    });
+    for (let i = 0; i < vms; i++) {
+      const t0 = now();
+      const vm = await scheduler.submit(specs[i]!);
+      const ms = now() - t0;
+      submit.add(ms);
+      const template = specs[i]!.name.replace(/^vm-\d+-/, '');
+      if (!perTemplate.has(template)) perTemplate.set(template, new Latencies());
+      perTemplate.get(template)!.add(ms);
+      if (vm.state === 'pending') {
+        pending++;
+        firstPendingReason ??= `${vm.name}: ${vm.pendingReasons.slice(0, 2).map((r) => `${r.host ?? '-'} ${r.reason}`).join('; ')}`;
+      } else {
+        placed++;
+        live.push(vm.id);
+      }
+      let toRelease = releaseEvery > 0 && (i + 1) % releaseEvery === 0 ? 1 : 0;
+      toRelease = Math.max(toRelease, live.length - liveVmsPerHost * hosts);
+      for (; toRelease > 0 && live.length > 0; toRelease--) {
+        const t1 = now();
+        await scheduler.release(live.shift()!);
+        release.add(now() - t1);
+      }
+      await yieldToLoop();
+      if ((i + 1) % vmStep === 0) progress(`place: ${i + 1}/${vms} VMs, p50 ${round(submit.percentile(50))} ms, rss ${rssMb()} MB`);
+    }
+    removeHook();
+    const endMark = monotonicUs();
+    await scheduler.settled();
+    if (firstPendingReason) progress(`place: ${pending} VMs stayed pending, e.g. ${firstPendingReason}`);
+    if (placed === 0) throw new Error(`no VM was placed: ${firstPendingReason}`);
+
+    const s = submit.summary();
+    const r = release.summary();
+    return {
+      hosts,
+      devices: hosts * devicesPerHost,
+      ingest_ms: round(ingestMs, 1),
+      ingest_hosts_per_s: round((hosts * 1000) / ingestMs, 1),
+      ingest_p50_ms: round(ingest.percentile(50)),
+      ingest_p99_ms: round(ingest.percentile(99)),
+      rss_after_ingest_mb: rssAfterIngest,
+      ops: s.count,
+      ops_per_s: round((s.count * 1000) / submit.total, 1),
+      p50_ms: s.p50,
+      p99_ms: s.p99,
+      mean_ms: s.mean,
+      max_ms: s.max,
+      placed,
+      pending,
+      releases: r.count,
+      release_p50_ms: r.p50,
+      release_p99_ms: r.p99,
+      rss_mb: rssMb(),
+      rss_peak_mb: sampler.stop(),
+      heap_used_mb: heapUsedMb(),
+      wall_s: round((now() - started) / 1000, 1),
+      by_template: Object.fromEntries(
+        [...perTemplate].sort((a, b) => a[0].localeCompare(b[0])).map(([name, l]) => [name, { n: l.count, p50: round(l.percentile(50), 2), p99: round(l.percentile(99), 2) }]),
+      ),
+      marks_us: { ingest: ingestMark, submit: submitMark, end: endMark },
+    };
+  } finally {
+    sampler.stop();
+    await scheduler?.stop();
+    await database?.close();
+    tmp.dispose();
+  }
+}
+
+export async function runPlace(opts: PlaceOptions): Promise<ResultLine> {
+  const runs: PlaceRun[] = [];
+  for (const hosts of opts.sizes) {
+    const run = await placeRun(hosts, opts.devicesPerHost, opts.vms, opts.releaseEvery, opts.liveVmsPerHost);
+    progress(`place: ${hosts} hosts done: ${JSON.stringify(run)}`);
+    runs.push(run);
+  }
+  const large = runs[runs.length - 1]!;
+  const small = runs[0]!;
+  const line: ResultLine = {
+    scenario: 'place',
+    ...large,
+    growth_10k_vs_1k: runs.length > 1 ? round(large.mean_ms / small.mean_ms, 2) : null,
+    growth_p50: runs.length > 1 ? round(large.p50_ms / small.p50_ms, 2) : null,
+    growth_sizes: runs.map((r) => r.hosts),
+    runs: runs.length > 1 ? runs.slice(0, -1) : undefined,
+  };
+  emit(line);
+  return line;
+}

@@ -1,0 +1,165 @@
+/** Timing, percentiles, memory and output helpers shared by the scenarios. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/** The line every scenario prints (extra fields welcome). */
+export interface ResultLine {
+  scenario: string;
+  hosts: number;
+  devices: number;
+  ops: number;
+  ops_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  rss_mb: number;
+  [extra: string]: unknown;
+}
+
+export const REQUIRED_FIELDS = ['scenario', 'hosts', 'devices', 'ops', 'ops_per_s', 'p50_ms', 'p99_ms', 'rss_mb'] as const;
+
+export function now(): number {
+  return performance.now();
+}
+
+/** Collects durations in milliseconds. */
+export class Latencies {
+  private values: number[] = [];
+
+  add(ms: number): void {
+    this.values.push(ms);
+  }
+
+  get count(): number {
+    return this.values.length;
+  }
+
+  get total(): number {
+    let s = 0;
+    for (const v of this.values) s += v;
+    return s;
+  }
+
+  /** Nearest-rank percentile (p in 0..100); 0 when empty. */
+  percentile(p: number): number {
+    if (this.values.length === 0) return 0;
+    const sorted = Float64Array.from(this.values).sort();
+    const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+    return sorted[rank - 1]!;
+  }
+
+  mean(): number {
+    return this.values.length === 0 ? 0 : this.total / this.values.length;
+  }
+
+  max(): number {
+    let m = 0;
+    for (const v of this.values) if (v > m) m = v;
+    return m;
+  }
+
+  summary(): { count: number; p50: number; p99: number; mean: number; max: number } {
+    return { count: this.count, p50: round(this.percentile(50)), p99: round(this.percentile(99)), mean: round(this.mean()), max: round(this.max()) };
+  }
+}
+
+export function round(v: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+export function rssMb(): number {
+  return round(process.memoryUsage.rss() / 1048576, 1);
+}
+
+export function heapUsedMb(): number {
+  return round(process.memoryUsage().heapUsed / 1048576, 1);
+}
+
+/** Peak RSS of this process so far (getrusage maxrss). */
+export function maxRssMb(): number {
+  return round(process.resourceUsage().maxRSS / 1024, 1);
+}
+
+/** Progress for humans: stderr only, stdout stays JSON lines. */
+export function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+const context: Record<string, unknown> = {};
+
+/** Fields appended to every line (e.g. the code version measured). */
+export function setLineContext(fields: Record<string, unknown>): void {
+  Object.assign(context, fields);
+}
+
+export function emit(line: ResultLine): void {
+  process.stdout.write(`${JSON.stringify({ ...line, ...context })}\n`);
+}
+
+const interruptHooks = new Set<() => void>();
+
+/** Registers a synchronous hook run if the process is interrupted (SIGINT/SIGTERM); returns its remover. */
+export function onInterrupt(hook: () => void): () => void {
+  interruptHooks.add(hook);
+  return () => interruptHooks.delete(hook);
+}
+
+/** Runs the interrupt hooks, newest first (partial results, then temp dirs). */
+export function runInterruptHooks(): void {
+  for (const hook of [...interruptHooks].reverse()) {
+    try {
+      hook();
+    } catch (err) {
+      progress(`cleanup after interrupt failed: ${(err as Error).message}`);
+    }
+  }
+  interruptHooks.clear();
+}
+
+/** A temp dir removed by `dispose` (idempotent), or on interrupt. */
+export function tempDir(prefix: string): { dir: string; dispose(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), `pcisched-bench-${prefix}-`));
+  const dispose = () => {
+    remove();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const remove = onInterrupt(dispose);
+  return { dir, dispose };
+}
+
+/**
+ * Lets the event loop turn. With SQLite (synchronous driver under promises) a
+ * loop of awaited scheduler calls runs as microtasks only, so timers and
+ * signal handlers would wait until it ends; call this between timed ops.
+ */
+export function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Samples RSS periodically to report a peak for one phase. */
+export class RssSampler {
+  private peak = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(intervalMs = 200) {
+    this.sample();
+    this.timer = setInterval(() => this.sample(), intervalMs);
+    this.timer.unref();
+  }
+
+  sample(): void {
+    const rss = process.memoryUsage.rss();
+    if (rss > this.peak) this.peak = rss;
+  }
+
+  stop(): number {
+    clearInterval(this.timer);
+    this.sample();
+    return round(this.peak / 1048576, 1);
+  }
+}
