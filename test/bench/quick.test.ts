@@ -1,0 +1,19 @@
+/** Smoke test of the benchmark's plumbing: the probe-scan scenario at a tiny size, and its JSON line's shape. No timing assertions. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runProbeScan } from '../../bench/probe-scan-scenario.js';
+import { REQUIRED_FIELDS } from '../../bench/stats.js';
+
+test('probe-scan at a tiny size yields one well-formed result line', async () => {
+  const line = await runProbeScan({ devices: 32, warmup: 1, rescans: 3, print: false });
+  const parsed = JSON.parse(JSON.stringify(line)) as Record<string, unknown>;
+  for (const field of REQUIRED_FIELDS) assert.ok(field in parsed, `missing ${field}`);
+  assert.equal(parsed.scenario, 'probe-scan');
+  assert.equal(parsed.hosts, 1);
+  assert.equal(parsed.devices, 32);
+  assert.equal(parsed.ops, 3);
+  for (const field of ['ops_per_s', 'p50_ms', 'p99_ms', 'rss_mb'] as const) {
+    assert.equal(typeof parsed[field], 'number', field);
+    assert.ok(Number.isFinite(parsed[field] as number) && (parsed[field] as number) >= 0, field);
+  }
+});
