@@ -90,3 +90,16 @@ test('network commands: create, list, show, delete with exact output', async () 
   assert.deepEqual([del.code, del.out], [0, 'network pt deleted\n']);
   assert.equal((await cli(['network', 'show', 'pt'])).code, 4);
 });
+
+test('host advise prints the kernel parameters for the chosen device and its group', async () => {
+  const res = await cli(['host', 'advise', 'node1', '--devices', '01:00.0']);
+  assert.equal(res.code, 0, res.err);
+  assert.match(res.out, /^Kernel parameters for passthrough on host node1 \(advice only: nothing is applied\)\n/);
+  assert.match(res.out, /\n  vfio-pci\.ids=10de:10f0,10de:1b80\n/);
+  assert.match(res.out, /rpm-ostree kargs --append-if-missing=vfio-pci\.ids=10de:10f0,10de:1b80/);
+  const json = JSON.parse((await cli(['host', 'advise', 'node1', '--devices', '01:00.0', '--json'])).out);
+  assert.ok(json.params.includes('pcie_acs_override=downstream,multifunction'), 'shared group: ACS override advised');
+  const unknown = await cli(['host', 'advise', 'node1', '--devices', '09:00.0']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.err, /0000:09:00.0|09:00.0/);
+});

@@ -29,3 +29,28 @@ test('offline after missed heartbeats, nothing placed there, back online places 
     await host.cleanup();
   }
 });
+
+test('an allocated device that drops out of the report is kept, flagged missing, and removed once released', async () => {
+  const c = await startCluster();
+  const host = await gpuHostSplitGroups();
+  try {
+    await c.addProbe('node1', host);
+    const vm = (await c.api<{ id: number; state: string }>('POST', '/api/v1/vms', 'PCI = [ VENDOR = "10de", DEVICE = "1b80" ]\n')).body;
+    assert.equal(vm.state, 'allocated');
+    host.removeDevice('0000:01:00.1');
+    type H = { devices: Array<{ address: string; missing: boolean; vm: number | null }> };
+    const h = await eventually(async () => {
+      const b = (await c.api<H>('GET', '/api/v1/hosts/node1')).body;
+      return b.devices.find((d) => d.address === '0000:01:00.1')?.missing ? b : null;
+    }, 10_000, 'flagged missing');
+    assert.equal(h.devices.find((d) => d.address === '0000:01:00.1')!.vm, vm.id);
+    await c.api('DELETE', `/api/v1/vms/${vm.id}`);
+    await eventually(async () => (await c.api<{ state: string }>('GET', `/api/v1/vms/${vm.id}`)).body.state === 'released', 10_000, 'released');
+    const after = (await c.api<H>('GET', '/api/v1/hosts/node1')).body;
+    assert.equal(after.devices.some((d) => d.address === '0000:01:00.1'), false);
+    assert.equal(after.devices.find((d) => d.address === '0000:01:00.0')!.vm, null);
+  } finally {
+    await c.stop();
+    await host.cleanup();
+  }
+});
