@@ -22,18 +22,9 @@ export interface HostState {
   devices: DeviceState[];
 }
 
-export interface MemHost {
-  id: number;
-  name: string;
+/** A stored host plus what is derived in memory: liveness, indexes, assessments, the matcher's view. */
+export interface MemHost extends Omit<StoredHost, 'state'> {
   online: boolean;
-  lastSeenAt: Date | null;
-  registeredAt: Date;
-  generation: number;
-  session: string;
-  intervalMs: number;
-  facts: HostFacts;
-  allocVersion: number;
-  devices: StoredDevice[];
   deviceIds: Map<string, number>;
   /** Derived from facts and reports; recomputed only when those change. */
   readiness: HostReadiness;
@@ -43,18 +34,11 @@ export interface MemHost {
 }
 
 export function toMemHost(stored: StoredHost, online: boolean, lastSeenAt: Date | null): MemHost {
+  const { state: _state, ...rest } = stored;
   const host: MemHost = {
-    id: stored.id,
-    name: stored.name,
+    ...rest,
     online,
     lastSeenAt,
-    registeredAt: stored.registeredAt,
-    generation: stored.generation,
-    session: stored.session,
-    intervalMs: stored.intervalMs,
-    facts: stored.facts,
-    allocVersion: stored.allocVersion,
-    devices: stored.devices,
     deviceIds: new Map(stored.devices.map((d) => [d.report.address, d.id])),
     ...assess(stored),
     view: { name: stored.name, online, devices: [] },
