@@ -380,6 +380,8 @@ export class Scheduler {
     for (const id of ids) {
       const spec = this.pending.get(id);
       if (spec) await this.tryPlace(id, spec);
+      // SQLite calls resolve as microtasks: yield so heartbeats and the liveness sweep are not starved.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 }
