@@ -31,19 +31,11 @@ export interface GenHost {
 
 type CardKind = 'gpu' | 'nvme' | 'nic';
 
-interface Fn {
-  address: string;
-  vendor: string;
-  device: string;
-  class: string;
-  progIf: string;
-  subsystemVendor: string;
-  subsystemDevice: string;
-  revision: string;
-  vendorName: string;
-  deviceName: string;
-  className: string;
-  subsystemName: string;
+interface Fn
+  extends Pick<
+    DeviceReport,
+    'address' | 'vendor' | 'device' | 'class' | 'progIf' | 'subsystemVendor' | 'subsystemDevice' | 'revision' | 'vendorName' | 'deviceName' | 'className' | 'subsystemName'
+  > {
   numaNode: number;
   group: number;
   driver: string | null;

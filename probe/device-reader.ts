@@ -7,7 +7,7 @@
  */
 import { basename, join, relative, sep } from 'node:path';
 import { existsSync, realpathSync } from 'node:fs';
-import type { SriovRole } from '../common/index.js';
+import type { DeviceReport } from '../common/index.js';
 import { lookupNames, type DeviceNames, type PciIds } from './pci-ids.js';
 import { addressSortKey, pcieRootFromPath, shortAddress } from './pci-address.js';
 import { attrFile, closeAttr, parseHexAttr, parseIntAttr, type AttrFile, type SysfsReader } from './sysfs-reader.js';
@@ -50,26 +50,19 @@ export interface DirIdentity {
   birthtimeMs: number;
 }
 
-export interface StaticInfo extends DeviceNames {
+/** The report fields that cannot change while the device exists. */
+type StaticReportFields = Pick<
+  DeviceReport,
+  'address' | 'shortAddress' | 'vendor' | 'device' | 'class' | 'progIf' | 'subsystemVendor' | 'subsystemDevice' | 'revision' | 'pcieRoot' | 'sriov' | 'totalVfs' | 'physfn'
+>;
+
+export interface StaticInfo extends DeviceNames, StaticReportFields {
   /** Identity of the device directory when this was read. */
   identity: DirIdentity;
   /** Real path of the device directory. */
   dir: string;
   state: DeviceState;
   sortKey: number;
-  address: string;
-  shortAddress: string;
-  vendor: string;
-  device: string;
-  class: string;
-  progIf: string;
-  subsystemVendor: string;
-  subsystemDevice: string;
-  revision: string;
-  pcieRoot: string | null;
-  sriov: SriovRole;
-  totalVfs: number | null;
-  physfn: string | null;
   /**
    * Static too: reset_method is only rewritten by an administrator restricting resets,
    * and re-reading it costs a file read per device per scan.
