@@ -11,7 +11,7 @@
 import { silentLogger, systemClock } from '../common/index.js';
 import { Scheduler, openSqliteDatabase, parseJsonSpec, type VmSpec } from '../scheduler/index.js';
 import { generateHost, hostName, templateBody } from './cluster-gen.js';
-import { Latencies, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+import { Latencies, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface PlaceOptions {
   /** Host counts to run, smallest first; growth compares the last to the first. */
@@ -145,7 +145,6 @@ export async function placeRun(hosts: number, devicesPerHost: number, vms: numbe
     if (placed === 0) throw new Error(`no VM was placed: ${firstPendingReason}`);
 
     const s = submit.summary();
-    const r = release.summary();
     return {
       hosts,
       devices: hosts * devicesPerHost,
@@ -156,15 +155,7 @@ export async function placeRun(hosts: number, devicesPerHost: number, vms: numbe
       rss_after_ingest_mb: rssAfterIngest,
       ops: s.count,
       ops_per_s: round((s.count * 1000) / submit.total, 1),
-      p50_ms: s.p50,
-      p99_ms: s.p99,
-      mean_ms: s.mean,
-      max_ms: s.max,
-      placed,
-      pending,
-      releases: r.count,
-      release_p50_ms: r.p50,
-      release_p99_ms: r.p99,
+      ...submitReleaseFields(submit, release, placed, pending),
       rss_mb: rssMb(),
       rss_peak_mb: sampler.stop(),
       heap_used_mb: heapUsedMb(),

@@ -10,7 +10,7 @@
 import { createLogger, silentLogger } from '../common/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { generateHost, templateBody } from './cluster-gen.js';
-import { Latencies, RssSampler, emit, now, progress, round, rssMb, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+import { Latencies, RssSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface RestOptions {
   hosts: number;
@@ -104,25 +104,16 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
     await server.scheduler.settled();
 
     const s = submit.summary();
-    const r = release.summary();
     const line: ResultLine = {
       scenario: 'rest',
       hosts: opts.hosts,
       devices: opts.hosts * opts.devicesPerHost,
       ops: s.count,
       ops_per_s: round((s.count * 1000) / wallMs, 1),
-      p50_ms: s.p50,
-      p99_ms: s.p99,
+      ...submitReleaseFields(submit, release, placed, pending),
       rss_mb: rssMb(),
       rss_peak_mb: sampler.stop(),
       clients: opts.clients,
-      mean_ms: s.mean,
-      max_ms: s.max,
-      placed,
-      pending,
-      releases: r.count,
-      release_p50_ms: r.p50,
-      release_p99_ms: r.p99,
       wall_ms: round(wallMs, 1),
       host_registration: 'scheduler.probeSnapshot',
       ingest_ms: round(ingestMs, 1),

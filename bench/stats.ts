@@ -63,6 +63,23 @@ export class Latencies {
   }
 }
 
+/** The latency and outcome fields `place` and `rest` both report for submissions and releases. */
+export function submitReleaseFields(submit: Latencies, release: Latencies, placed: number, pending: number) {
+  const s = submit.summary();
+  const r = release.summary();
+  return {
+    p50_ms: s.p50,
+    p99_ms: s.p99,
+    mean_ms: s.mean,
+    max_ms: s.max,
+    placed,
+    pending,
+    releases: r.count,
+    release_p50_ms: r.p50,
+    release_p99_ms: r.p99,
+  };
+}
+
 export function round(v: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
