@@ -21,7 +21,8 @@
  *   probe-scan  createScanner().scan() with a pci.conf filter on a fake sysfs
  *               root with 256 reported devices, repeated after a warm-up.
  * Options: --quick, --scenario NAME (repeatable), --hosts N (place: one size
- * instead of two), --devices D, --vms M, --clients C, --streams P,
+ * instead of two), --devices D, --vms M, --concurrency C (place: submissions
+ * in flight, default 8), --clients C, --streams P,
  * --rest-hosts N, --rest-ops N, --interval-ms N, --changed-fraction F,
  * --rescans N. BENCH_SERVER_LOG=warn shows the rest scenario's server log.
  * No thresholds anywhere: the numbers are for people to read.
@@ -70,6 +71,7 @@ async function main(argv: string[]): Promise<void> {
       devices: { type: 'string' },
       vms: { type: 'string' },
       clients: { type: 'string' },
+      concurrency: { type: 'string' },
       streams: { type: 'string' },
       'rest-hosts': { type: 'string' },
       'rest-ops': { type: 'string' },
@@ -101,6 +103,7 @@ async function main(argv: string[]): Promise<void> {
         vms: intOption(values.vms, 'vms', quick ? 100 : 2000),
         releaseEvery: 3,
         liveVmsPerHost: 2,
+        concurrency: intOption(values.concurrency, 'concurrency', 8),
       }),
     rest: () =>
       runRest({

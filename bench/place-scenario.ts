@@ -2,11 +2,14 @@
  * `place`: in-process placements through Scheduler.submit (the REST
  * handler's code path after parsing), committed to a SQLite file in a temp
  * dir. Hosts are ingested first through Scheduler.probeSnapshot (what the
- * gRPC service calls for a probe's snapshot), then M VMs are submitted one
- * after another; every `releaseEvery`-th submission also releases the
- * oldest live VM, and so does every submission that leaves more than
- * `liveVmsPerHost` × hosts VMs live (no probe is attached, so a release
- * frees the devices at once). Releases are timed separately.
+ * gRPC service calls for a probe's snapshot), then M VMs are submitted by
+ * `concurrency` submitters at once (a burst; each waits for its own
+ * durable commit, and the scheduler group-commits what is in flight);
+ * every `releaseEvery`-th submission also releases the oldest live VM, and
+ * so does every submission that leaves more than `liveVmsPerHost` × hosts
+ * VMs live (no probe is attached, so a release frees the devices at once).
+ * Releases are timed separately; ops_per_s is placements per second of
+ * wall time, releases included.
  */
 import { silentLogger, systemClock } from '../common/index.js';
 import { Scheduler, openSqliteDatabase, parseJsonSpec, type VmSpec } from '../scheduler/index.js';
@@ -22,6 +25,8 @@ export interface PlaceOptions {
   releaseEvery: number;
   /** Also release the oldest while more than this many VMs per host are live (keeps GPUs available). */
   liveVmsPerHost: number;
+  /** Submissions in flight at once (a burst of requests; group commit batches them). */
+  concurrency: number;
 }
 
 export interface PlaceRun {
@@ -33,7 +38,9 @@ export interface PlaceRun {
   ingest_p99_ms: number;
   rss_after_ingest_mb: number;
   ops: number;
+  /** Placements per second of wall time while `concurrency` submitters run. */
   ops_per_s: number;
+  concurrency: number;
   p50_ms: number;
   p99_ms: number;
   mean_ms: number;
@@ -55,7 +62,7 @@ export interface PlaceRun {
 
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
-export async function placeRun(hosts: number, devicesPerHost: number, vms: number, releaseEvery: number, liveVmsPerHost: number): Promise<PlaceRun> {
+export async function placeRun(hosts: number, devicesPerHost: number, vms: number, releaseEvery: number, liveVmsPerHost: number, concurrency: number): Promise<PlaceRun> {
   const started = now();
   const sampler = new RssSampler();
   const tmp = tempDir('place');
@@ -103,41 +110,50 @@ export async function placeRun(hosts: number, devicesPerHost: number, vms: numbe
     let firstPendingReason: string | null = null;
     const vmStep = Math.max(1, Math.floor(vms / 10));
     const submitMark = monotonicUs();
+    const submitStart = now();
     // Stopped by hand (a 10k-host run can take long): print the placements measured so far.
     const removeHook = onInterrupt(() => {
       const s = submit.summary();
       emit({
         scenario: 'place', partial: true, hosts, devices: hosts * devicesPerHost, ops: s.count,
-        ops_per_s: round(s.count === 0 ? 0 : (s.count * 1000) / submit.total, 1), p50_ms: s.p50, p99_ms: s.p99, rss_mb: rssMb(),
+        ops_per_s: round(s.count === 0 ? 0 : (s.count * 1000) / (now() - submitStart), 1), p50_ms: s.p50, p99_ms: s.p99, rss_mb: rssMb(),
         mean_ms: s.mean, max_ms: s.max, placed, pending, releases: release.count, ingest_ms: round(ingestMs, 1),
         ingest_hosts_per_s: round((hosts * 1000) / ingestMs, 1), rss_after_ingest_mb: rssAfterIngest, heap_used_mb: heapUsedMb(),
       });
     });
-    for (let i = 0; i < vms; i++) {
-      const t0 = now();
-      const vm = await scheduler.submit(specs[i]!);
-      const ms = now() - t0;
-      submit.add(ms);
-      const template = specs[i]!.name.replace(/^vm-\d+-/, '');
-      if (!perTemplate.has(template)) perTemplate.set(template, new Latencies());
-      perTemplate.get(template)!.add(ms);
-      if (vm.state === 'pending') {
-        pending++;
-        firstPendingReason ??= `${vm.name}: ${vm.pendingReasons.slice(0, 2).map((r) => `${r.host ?? '-'} ${r.reason}`).join('; ')}`;
-      } else {
-        placed++;
-        live.push(vm.id);
+    const sched = scheduler;
+    let next = 0;
+    // `concurrency` submitters, as a burst of requests arrives: each submits,
+    // and releases the oldest live VM when its turn says so, then goes on.
+    const worker = async () => {
+      while (next < vms) {
+        const i = next++;
+        const t0 = now();
+        const vm = await sched.submit(specs[i]!);
+        const ms = now() - t0;
+        submit.add(ms);
+        const template = specs[i]!.name.replace(/^vm-\d+-/, '');
+        if (!perTemplate.has(template)) perTemplate.set(template, new Latencies());
+        perTemplate.get(template)!.add(ms);
+        if (vm.state === 'pending') {
+          pending++;
+          firstPendingReason ??= `${vm.name}: ${vm.pendingReasons.slice(0, 2).map((r) => `${r.host ?? '-'} ${r.reason}`).join('; ')}`;
+        } else {
+          placed++;
+          live.push(vm.id);
+        }
+        let toRelease = releaseEvery > 0 && (i + 1) % releaseEvery === 0 ? 1 : 0;
+        toRelease = Math.max(toRelease, live.length - liveVmsPerHost * hosts);
+        for (; toRelease > 0 && live.length > 0; toRelease--) {
+          const t1 = now();
+          await sched.release(live.shift()!);
+          release.add(now() - t1);
+        }
+        if ((i + 1) % vmStep === 0) progress(`place: ${i + 1}/${vms} VMs, p50 ${round(submit.percentile(50))} ms, rss ${rssMb()} MB`);
       }
-      let toRelease = releaseEvery > 0 && (i + 1) % releaseEvery === 0 ? 1 : 0;
-      toRelease = Math.max(toRelease, live.length - liveVmsPerHost * hosts);
-      for (; toRelease > 0 && live.length > 0; toRelease--) {
-        const t1 = now();
-        await scheduler.release(live.shift()!);
-        release.add(now() - t1);
-      }
-      await yieldToLoop();
-      if ((i + 1) % vmStep === 0) progress(`place: ${i + 1}/${vms} VMs, p50 ${round(submit.percentile(50))} ms, rss ${rssMb()} MB`);
-    }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    const submitWall = now() - submitStart;
     removeHook();
     const endMark = monotonicUs();
     await scheduler.settled();
@@ -154,7 +170,8 @@ export async function placeRun(hosts: number, devicesPerHost: number, vms: numbe
       ingest_p99_ms: round(ingest.percentile(99)),
       rss_after_ingest_mb: rssAfterIngest,
       ops: s.count,
-      ops_per_s: round((s.count * 1000) / submit.total, 1),
+      ops_per_s: round((s.count * 1000) / submitWall, 1),
+      concurrency,
       ...submitReleaseFields(submit, release, placed, pending),
       rss_mb: rssMb(),
       rss_peak_mb: sampler.stop(),
@@ -176,7 +193,7 @@ export async function placeRun(hosts: number, devicesPerHost: number, vms: numbe
 export async function runPlace(opts: PlaceOptions): Promise<ResultLine> {
   const runs: PlaceRun[] = [];
   for (const hosts of opts.sizes) {
-    const run = await placeRun(hosts, opts.devicesPerHost, opts.vms, opts.releaseEvery, opts.liveVmsPerHost);
+    const run = await placeRun(hosts, opts.devicesPerHost, opts.vms, opts.releaseEvery, opts.liveVmsPerHost, opts.concurrency);
     progress(`place: ${hosts} hosts done: ${JSON.stringify(run)}`);
     runs.push(run);
   }

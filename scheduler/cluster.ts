@@ -66,14 +66,27 @@ export function rebuildView(host: MemHost): void {
   };
 }
 
-/** Records in memory what a committed placement or release did. */
+/**
+ * Records in memory what a placement or release did. Holders change in
+ * place (the caller reports the host to the matcher's cache), so the
+ * matcher's per-host index survives; the device list is rebuilt only when a
+ * release drops devices that are no longer reported.
+ */
 export function setHolder(host: MemHost, addresses: Iterable<string>, vmId: number | null): void {
   const set = new Set(addresses);
-  host.devices = host.devices
-    .filter((d) => !(vmId === null && d.missing && set.has(d.report.address)))
-    .map((d) => (set.has(d.report.address) ? { ...d, vmId } : d));
-  host.deviceIds = new Map(host.devices.map((d) => [d.report.address, d.id]));
-  rebuildView(host);
+  let dropped = false;
+  for (const d of host.devices) {
+    if (!set.has(d.report.address)) continue;
+    d.vmId = vmId;
+    if (vmId === null && d.missing) dropped = true;
+  }
+  if (dropped) {
+    host.devices = host.devices.filter((d) => !(d.missing && d.vmId === null));
+    host.deviceIds = new Map(host.devices.map((d) => [d.report.address, d.id]));
+    rebuildView(host);
+    return;
+  }
+  for (const v of host.view.devices) if (set.has(v.address)) v.heldBy = vmId;
 }
 
 export interface HostDeviceView extends DeviceReport {

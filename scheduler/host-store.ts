@@ -3,7 +3,7 @@
  * Only changes are written; an unchanged snapshot or a heartbeat writes nothing.
  */
 import type { Clock, DeviceReport, HostFacts } from '../common/index.js';
-import type { Db } from './db/index.js';
+import { Prisma, type Db } from './db/index.js';
 
 export interface StoredDevice {
   id: number;
@@ -85,65 +85,95 @@ export class HostStore {
    * Stores a full snapshot: new devices are added, changed ones updated, free
    * devices that dropped out are removed and allocated ones flagged missing.
    * Returns whether the device set changed (capacity may have changed).
+   *
+   * Raw statements in one interactive transaction: a registration storm
+   * stores thousands of 32-device snapshots, and Prisma 6 compiles each typed
+   * query (about 1 ms, more for a 32-row createMany) where a raw one costs
+   * about 0.4 ms. The stored host is built from the input and the returned
+   * ids rather than read back.
    */
   async ingestSnapshot(input: SnapshotInput): Promise<{ host: StoredHost; devicesChanged: boolean }> {
     const now = this.clock.now();
+    const facts = JSON.stringify(input.facts);
     return this.db.$transaction(async (tx) => {
-      const host = await tx.host.upsert({
-        where: { name: input.name },
-        create: {
-          name: input.name,
-          state: 'online',
-          lastSeenAt: now,
-          registeredAt: now,
-          generation: input.generation,
-          session: input.session,
-          intervalMs: input.intervalMs,
-          facts: JSON.stringify(input.facts),
-        },
-        update: {
-          state: 'online',
-          lastSeenAt: now,
-          generation: input.generation,
-          session: input.session,
-          intervalMs: input.intervalMs,
-          facts: JSON.stringify(input.facts),
-        },
-      });
-      const existing = await tx.device.findMany({
-        where: { hostId: host.id },
-        select: { id: true, address: true, report: true, missing: true, allocation: { select: { id: true } } },
-      });
+      const [host] = await tx.$queryRaw<Array<{ id: number; registeredAt: Date; allocVersion: number }>>`
+        INSERT INTO "Host" ("name", "state", "lastSeenAt", "registeredAt", "generation", "session", "intervalMs", "facts")
+        VALUES (${input.name}, 'online', ${now}, ${now}, ${input.generation}, ${input.session}, ${input.intervalMs}, ${facts})
+        ON CONFLICT ("name") DO UPDATE SET "state" = 'online', "lastSeenAt" = excluded."lastSeenAt", "generation" = excluded."generation",
+          "session" = excluded."session", "intervalMs" = excluded."intervalMs", "facts" = excluded."facts"
+        RETURNING "id", "registeredAt", "allocVersion"`;
+      const hostId = Number(host!.id);
+      const existing = await tx.$queryRaw<Array<{ id: number; address: string; report: string; missing: boolean | number; vmId: number | null }>>`
+        SELECT d."id", d."address", d."report", d."missing", a."vmId" FROM "Device" d
+        LEFT JOIN "Allocation" a ON a."deviceId" = d."id" WHERE d."hostId" = ${hostId}`;
       const byAddress = new Map(existing.map((d) => [d.address, d]));
+      const devices: StoredDevice[] = [];
+      const added: Array<{ dev: DeviceReport; report: string }> = [];
       let changed = false;
-      const added: Array<{ hostId: number; report: string } & ReturnType<typeof deviceColumns>> = [];
       for (const dev of input.devices) {
         const report = JSON.stringify(dev);
         const old = byAddress.get(dev.address);
         byAddress.delete(dev.address);
         if (!old) {
-          added.push({ hostId: host.id, ...deviceColumns(dev), report });
-        } else if (old.report !== report || old.missing) {
-          changed = true;
-          await tx.device.update({ where: { id: old.id }, data: { ...deviceColumns(dev), report, missing: false } });
+          added.push({ dev, report });
+          continue;
         }
+        if (old.report !== report || Boolean(old.missing)) {
+          changed = true;
+          const c = deviceColumns(dev);
+          await tx.$executeRaw`
+            UPDATE "Device" SET "shortAddress" = ${c.shortAddress}, "vendor" = ${c.vendor}, "device" = ${c.device}, "class" = ${c.class},
+              "iommuGroup" = ${c.iommuGroup}, "report" = ${report}, "missing" = false WHERE "id" = ${old.id}`;
+        }
+        devices.push({ id: Number(old.id), report: dev, missing: false, vmId: old.vmId === null ? null : Number(old.vmId) });
       }
-      // One statement each for the common bulk cases: a new host, a host that lost devices.
       if (added.length > 0) {
         changed = true;
-        await tx.device.createMany({ data: added });
+        const values = added.map(({ dev, report }) => {
+          const c = deviceColumns(dev);
+          return Prisma.sql`(${hostId}, ${c.address}, ${c.shortAddress}, ${c.vendor}, ${c.device}, ${c.class}, ${c.iommuGroup}, ${report})`;
+        });
+        const rows = await tx.$queryRaw<Array<{ id: number; address: string }>>`
+          INSERT INTO "Device" ("hostId", "address", "shortAddress", "vendor", "device", "class", "iommuGroup", "report")
+          VALUES ${Prisma.join(values)} RETURNING "id", "address"`;
+        const ids = new Map(rows.map((r) => [r.address, Number(r.id)]));
+        for (const { dev } of added) devices.push({ id: ids.get(dev.address)!, report: dev, missing: false, vmId: null });
       }
       const gone = [...byAddress.values()];
-      const free = gone.filter((d) => !d.allocation).map((d) => d.id);
-      const nowMissing = gone.filter((d) => d.allocation && !d.missing).map((d) => d.id);
-      if (free.length > 0) await tx.device.deleteMany({ where: { id: { in: free } } });
-      if (nowMissing.length > 0) await tx.device.updateMany({ where: { id: { in: nowMissing } }, data: { missing: true } });
+      const free = gone.filter((d) => d.vmId === null).map((d) => d.id);
+      const held = gone.filter((d) => d.vmId !== null);
+      const nowMissing = held.filter((d) => !d.missing).map((d) => d.id);
+      if (free.length > 0) await tx.$executeRaw`DELETE FROM "Device" WHERE "id" IN (${Prisma.join(free)})`;
+      if (nowMissing.length > 0) await tx.$executeRaw`UPDATE "Device" SET "missing" = true WHERE "id" IN (${Prisma.join(nowMissing)})`;
       if (free.length > 0 || nowMissing.length > 0) changed = true;
+      for (const d of held) devices.push({ id: Number(d.id), report: JSON.parse(d.report) as DeviceReport, missing: true, vmId: Number(d.vmId) });
       // Placements computed against the old device set must not commit.
-      if (changed) await tx.host.update({ where: { id: host.id }, data: { allocVersion: { increment: 1 } } });
-      const row = await tx.host.findUniqueOrThrow({ where: { id: host.id }, include: hostInclude });
-      return { host: toStoredHost(row as HostRow), devicesChanged: changed };
+      let allocVersion = Number(host!.allocVersion);
+      if (changed) {
+        await tx.$executeRaw`UPDATE "Host" SET "allocVersion" = "allocVersion" + 1 WHERE "id" = ${hostId}`;
+        allocVersion += 1;
+      }
+      devices.sort((a, b) => (a.report.address < b.report.address ? -1 : a.report.address > b.report.address ? 1 : 0));
+      const stored: StoredHost = {
+        id: hostId,
+        name: input.name,
+        state: 'online',
+        lastSeenAt: now,
+        registeredAt: host!.registeredAt,
+        generation: input.generation,
+        session: input.session,
+        intervalMs: input.intervalMs,
+        facts: { ...EMPTY_FACTS, ...input.facts },
+        allocVersion,
+        devices,
+      };
+      return { host: stored, devicesChanged: changed };
     });
+  }
+
+  /** After a restart no probe is connected: every host is offline until its probe reconnects. */
+  async markAllOffline(): Promise<void> {
+    await this.db.host.updateMany({ where: { state: 'online' }, data: { state: 'offline' } });
   }
 
   /** Records a liveness transition (not every heartbeat: those stay in memory). */

@@ -18,6 +18,7 @@ import type { CompiledVmSpec, PlacementPolicy, VmSpec } from './spec.js';
 import { compileSpec } from './template/index.js';
 import { placeVm, PlacementCache, type HostState } from './matcher/index.js';
 import { SerialQueue } from './serial-queue.js';
+import { commitBatch, maxVmId, type BatchWrite, type NewVmRow, type Released } from './batch-store.js';
 import { capReasons } from './pending-reasons.js';
 import { Preparation, type PrepareReply, type SendPrepare } from './preparation.js';
 import { adviseKernelParams, type Advice } from '../passthrough/index.js';
@@ -51,6 +52,13 @@ export class Scheduler {
   readonly networks: NetworkStore;
   private readonly policy: PlacementPolicy;
   private readonly missed: number;
+  /** Live VMs: route a release without reading the database. */
+  private readonly liveVms = new Map<number, { hostId: number; leases: boolean }>();
+  /** The highest VM id stored: a batch hands out the ids above it. */
+  private maxVmId = 0;
+  /** Submissions and releases waiting for the next group commit. */
+  private readonly inbox: BatchItem[] = [];
+  private drainQueued = false;
   private retryRequested = false;
   private retryRunning: Promise<void> | null = null;
   private sweeper: NodeJS.Timeout | null = null;
@@ -70,8 +78,11 @@ export class Scheduler {
     for (const stored of await s.hostStore.loadAll()) {
       // After a restart no probe is connected yet: every host starts offline.
       s.addHost(toMemHost(stored, false, stored.lastSeenAt));
-      if (stored.state === 'online') await s.hostStore.setState(stored.name, 'offline', null);
+      // Whether a loaded VM has leases is not known here: its release deletes them to be sure.
+      for (const d of stored.devices) if (d.vmId !== null) s.liveVms.set(d.vmId, { hostId: stored.id, leases: true });
     }
+    await s.hostStore.markAllOffline();
+    s.maxVmId = await maxVmId(opts.db);
     for (const vm of await s.vmStore.list({ state: 'pending' })) {
       try {
         s.pending.set(vm.id, compileSpec(vm.spec));
@@ -199,11 +210,23 @@ export class Scheduler {
 
   // ---- VM side ------------------------------------------------------------
 
-  /** Stores the VM, then tries to place it. The VM is stored before any placement work, so it is never lost. */
+  /**
+   * Places a VM (or leaves it pending with reasons) and stores it. The result
+   * is returned only once it is committed, so nothing acknowledged is lost.
+   * Submissions without NICs are group-committed: those arriving while a
+   * batch commits go together in the next one.
+   */
   async submit(spec: VmSpec): Promise<VmRecord> {
     const compiled = compileSpec(spec); // ValidationError before anything is stored
     await this.checkNetworks(spec);
+    if (spec.pci.some((r) => r.type === 'NIC')) return this.submitOne(spec, compiled);
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'submit', spec, compiled, resolve, reject }));
+  }
+
+  /** One VM on its own: stored pending first, then placed (leases need per-VM queries). */
+  private async submitOne(spec: VmSpec, compiled: CompiledVmSpec): Promise<VmRecord> {
     const vm = await this.vmStore.create(spec);
+    this.maxVmId = Math.max(this.maxVmId, vm.id);
     return this.queue.run(async () => {
       this.pending.set(vm.id, compiled);
       return this.tryPlace(vm.id, compiled);
@@ -216,6 +239,16 @@ export class Scheduler {
    * `releasing` meanwhile); otherwise they are freed at once.
    */
   async release(id: number): Promise<VmRecord> {
+    const live = this.liveVms.get(id);
+    const host = live === undefined ? undefined : this.hostsById.get(live.hostId);
+    // No probe to ask first: freed at once, group-committed.
+    if (!host?.online || !this.preparation.connected(host.name)) {
+      return new Promise((resolve, reject) => this.enqueue({ kind: 'release', id, resolve, reject }));
+    }
+    return this.releaseOne(id);
+  }
+
+  private async releaseOne(id: number): Promise<VmRecord> {
     return this.queue.run(async () => {
       const vm = await this.vmStore.get(id);
       if (vm.state === 'released' || vm.state === 'pending') return this.releaseNow(id);
@@ -233,6 +266,7 @@ export class Scheduler {
     {
       const { vm, hostId } = await this.vmStore.release(id);
       this.pending.delete(id);
+      this.liveVms.delete(id);
       const host = hostId === null ? undefined : this.hostsById.get(hostId);
       if (host) {
         host.allocVersion += 1;
@@ -288,6 +322,7 @@ export class Scheduler {
     for (const r of nics) {
       if (!r.attributes.NETWORK) throw new ValidationError('a TYPE = "NIC" request needs NETWORK', { field: `PCI[${r.index}].NETWORK` });
     }
+    if (nics.length === 0) return;
     const missing = await this.networks.missing(nics.map((r) => r.attributes.NETWORK!));
     if (missing.length > 0) {
       const r = nics.find((n) => n.attributes.NETWORK === missing[0])!;
@@ -307,20 +342,19 @@ export class Scheduler {
         return this.vmStore.get(vmId);
       }
       for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
-        const result = placeVm(spec, this.views, { policy: spec.policy ?? this.policy, stepBudget: this.opts.stepBudget, cache: this.placementCache });
-        if (result.kind === 'unplaceable') {
-          reasons = capReasons(result.reasons);
+        const decision = this.decide(spec);
+        if (decision.kind === 'pending') {
+          reasons = decision.reasons;
           break;
         }
-        const host = this.hosts.get(result.host)!;
-        const devices = result.devices.map((d) => vmDevice(host, d));
-        const allocations = result.devices.map((d) => ({ deviceId: host.deviceIds.get(d.address)!, request: d.request, companion: d.companion }));
+        const { host, devices, allocations } = decision;
         try {
           const vm = await this.vmStore.commitPlacement(vmId, host.id, host.allocVersion, allocations, devices, nicPlans(spec, devices));
           host.allocVersion += 1;
           setHolder(host, devices.map((d) => d.address), vmId);
           this.publish(host);
           this.pending.delete(vmId);
+          this.liveVms.set(vmId, { hostId: host.id, leases: vm.nics.length > 0 });
           this.preparation.send(host.name, vm, false);
           this.opts.logger.info({ vm: vmId, host: host.name, devices: devices.map((d) => d.address) }, 'VM placed');
           return vm;
@@ -351,6 +385,163 @@ export class Scheduler {
     }
     await this.vmStore.setPending(vmId, reasons);
     return this.vmStore.get(vmId);
+  }
+
+  // ---- group commit ---------------------------------------------------------
+
+  private enqueue(item: BatchItem): void {
+    this.inbox.push(item);
+    this.scheduleDrain();
+  }
+
+  /** One queue task per batch; what arrives meanwhile waits for the next. */
+  private scheduleDrain(): void {
+    if (this.drainQueued || this.inbox.length === 0) return;
+    this.drainQueued = true;
+    void this.queue
+      .run(async () => {
+        this.drainQueued = false;
+        const batch = this.inbox.splice(0, MAX_BATCH);
+        try {
+          await this.runBatch(batch);
+        } catch (err) {
+          // Broken, not refused: memory may be ahead of the database, so reload it; callers get the error.
+          this.opts.logger.error({ err, items: batch.length }, 'group commit failed');
+          for (const host of [...this.hosts.values()]) await this.reloadHost(host.name);
+          for (const item of batch) item.reject(err);
+        }
+        this.scheduleDrain();
+      })
+      .catch((err) => this.opts.logger.error({ err }, 'group commit failed'));
+  }
+
+  /**
+   * Decides every item against memory in order (later ones see earlier
+   * ones), then commits all of them in one transaction. VM ids are handed
+   * out here, so placements hold their devices under their real ids. On any
+   * commit failure memory is reloaded and each item runs on its own.
+   */
+  private async runBatch(batch: BatchItem[]): Promise<void> {
+    const write: BatchWrite = { placedOn: [], freedOn: [], releases: [], releasesLeases: false, goneDevices: [], vms: [], allocations: [] };
+    const placedOn = new Map<number, { host: MemHost; expected: number }>();
+    const freed = new Set<MemHost>();
+    const submits: Array<{ item: SubmitItem; vm: VmRecord; host: MemHost | null }> = [];
+    const now = this.opts.clock.now();
+    let nextId = this.maxVmId;
+    for (const item of batch) {
+      if (item.kind === 'release') {
+        write.releases.push(item.id);
+        const live = this.liveVms.get(item.id);
+        write.releasesLeases ||= live?.leases ?? true;
+        const host = this.hostsById.get(live?.hostId ?? -1);
+        if (host) {
+          const held = host.devices.filter((d) => d.vmId === item.id);
+          write.goneDevices.push(...held.filter((d) => d.missing).map((d) => d.id));
+          setHolder(host, held.map((d) => d.report.address), null);
+          this.publish(host);
+          freed.add(host);
+        }
+        continue;
+      }
+      const id = ++nextId;
+      const decision = this.decide(item.compiled);
+      const host = decision.kind === 'placed' ? decision.host : null;
+      const vm: VmRecord = {
+        id, name: item.spec.name || `vm-${id}`, state: host ? 'allocated' : 'pending', host: host?.name ?? null,
+        devices: decision.kind === 'placed' ? decision.devices : [], nics: [],
+        pendingReasons: decision.kind === 'pending' ? decision.reasons : [], lastError: null, createdAt: now, updatedAt: now, spec: item.spec,
+      };
+      write.vms.push({
+        id, name: vm.name, state: vm.state as NewVmRow['state'], hostId: host?.id ?? null, template: JSON.stringify(item.spec),
+        devices: JSON.stringify(vm.devices), pendingReasons: JSON.stringify(vm.pendingReasons),
+      });
+      submits.push({ item, vm, host });
+      if (decision.kind === 'placed') {
+        if (!placedOn.has(decision.host.id)) placedOn.set(decision.host.id, { host: decision.host, expected: decision.host.allocVersion });
+        setHolder(decision.host, vm.devices.map((d) => d.address), id);
+        this.publish(decision.host);
+        for (const a of decision.allocations) write.allocations.push({ vmId: id, ...a });
+      }
+    }
+    write.placedOn = [...placedOn.values()].map(({ host, expected }) => ({ id: host.id, expected }));
+    write.freedOn = [...freed].filter((h) => !placedOn.has(h.id)).map((h) => h.id);
+
+    let released: Released;
+    try {
+      const tc = performance.now();
+      released = await commitBatch(this.opts.db, write, now, (id) => (id === null ? null : (this.hostsById.get(id)?.name ?? null)));
+      if (process.env.BATCH_DEBUG) process.stderr.write(`batch ${batch.length} vms=${write.vms.length} rel=${write.releases.length} commit=${(performance.now()-tc).toFixed(2)}ms\n`);
+    } catch (err) {
+      this.opts.logger.warn({ err, items: batch.length }, 'group commit refused; reloading hosts and committing one by one');
+      for (const host of new Set([...freed, ...[...placedOn.values()].map((p) => p.host)])) await this.reloadHost(host.name);
+      this.maxVmId = await maxVmId(this.opts.db);
+      for (const item of batch) await this.runAlone(item);
+      return;
+    }
+    this.maxVmId = nextId;
+
+    for (const { host, expected } of placedOn.values()) host.allocVersion = expected + 1;
+    for (const host of freed) if (!placedOn.has(host.id)) host.allocVersion += 1;
+    for (const { vm, hostId } of released) {
+      this.liveVms.delete(vm.id);
+      this.pending.delete(vm.id);
+      const host = hostId === null ? undefined : this.hostsById.get(hostId);
+      if (host) this.preparation.unprepareFailures.get(host.name)?.delete(vm.id);
+    }
+    for (const { item, vm, host } of submits) {
+      if (host) {
+        this.liveVms.set(vm.id, { hostId: host.id, leases: false });
+        this.preparation.send(host.name, vm, false);
+      } else {
+        this.pending.set(vm.id, item.compiled);
+      }
+      item.resolve(vm);
+    }
+    const byId = new Map(released.map((r) => [r.vm.id, r.vm]));
+    for (const item of batch) {
+      if (item.kind !== 'release') continue;
+      const vm = byId.get(item.id);
+      // Not released by this batch: already released, or unknown (NotFoundError).
+      if (vm) item.resolve(vm);
+      else await this.vmStore.get(item.id).then(item.resolve, item.reject);
+    }
+    if (released.length > 0) this.requestRetry();
+  }
+
+  /** The one-at-a-time path for an item whose batch could not commit. */
+  private async runAlone(item: BatchItem): Promise<void> {
+    try {
+      if (item.kind === 'release') {
+        item.resolve(await this.releaseNow(item.id));
+      } else {
+        const vm = await this.vmStore.create(item.spec);
+        this.maxVmId = Math.max(this.maxVmId, vm.id);
+        this.pending.set(vm.id, item.compiled);
+        item.resolve(await this.tryPlace(vm.id, item.compiled));
+      }
+    } catch (err) {
+      item.reject(err);
+    }
+  }
+
+  /** The matcher's answer for one VM against memory, with what a commit needs. */
+  private decide(spec: CompiledVmSpec): Decision {
+    try {
+      const result = placeVm(spec, this.views, { policy: spec.policy ?? this.policy, stepBudget: this.opts.stepBudget, cache: this.placementCache });
+      if (result.kind === 'unplaceable') return { kind: 'pending', reasons: capReasons(result.reasons) };
+      const host = this.hosts.get(result.host)!;
+      return {
+        kind: 'placed',
+        host,
+        devices: result.devices.map((d) => vmDevice(host, d)),
+        allocations: result.devices.map((d) => ({ deviceId: host.deviceIds.get(d.address)!, request: d.request, companion: d.companion })),
+      };
+    } catch (err) {
+      if (err instanceof ValidationError) return { kind: 'pending', reasons: [{ host: null, reason: err.message }] };
+      // Broken, not "does not fit": keep the VM pending and say so.
+      this.opts.logger.error({ err }, 'placement failed');
+      return { kind: 'pending', reasons: [{ host: null, reason: `internal error during placement: ${(err as Error).message}` }] };
+    }
   }
 
   private async reloadHost(name: string): Promise<void> {
@@ -405,3 +596,26 @@ function vmDevice(host: MemHost, d: { address: string; request: number | null; c
   const r = stored.report;
   return { address: r.address, shortAddress: r.shortAddress, vendor: r.vendor, device: r.device, class: r.class, request: d.request, companion: d.companion };
 }
+
+const MAX_BATCH = 64;
+
+interface SubmitItem {
+  kind: 'submit';
+  spec: VmSpec;
+  compiled: CompiledVmSpec;
+  resolve: (vm: VmRecord) => void;
+  reject: (err: unknown) => void;
+}
+
+interface ReleaseItem {
+  kind: 'release';
+  id: number;
+  resolve: (vm: VmRecord) => void;
+  reject: (err: unknown) => void;
+}
+
+type BatchItem = SubmitItem | ReleaseItem;
+
+type Decision =
+  | { kind: 'placed'; host: MemHost; devices: VmDevice[]; allocations: Array<{ deviceId: number; request: number | null; companion: boolean }> }
+  | { kind: 'pending'; reasons: PendingReason[] };

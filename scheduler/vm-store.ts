@@ -56,7 +56,7 @@ const vmInclude = { host: { select: { name: true } } } as const;
 
 type VmRow = Awaited<ReturnType<Db['vm']['findFirstOrThrow']>> & { host: { name: string } | null };
 
-function toRecord(row: VmRow): VmRecord {
+export function toRecord(row: VmRow): VmRecord {
   return {
     id: row.id,
     name: row.name,

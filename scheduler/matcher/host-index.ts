@@ -121,13 +121,14 @@ export function bucketKey(req: PciRequest): string | null {
 
 /**
  * Requests with the same signature match the same devices, so their
- * candidate lists can be shared across VMs and placements. A selector can
- * look at any field, so a request with one gets no signature (no caching).
+ * candidate lists can be shared across VMs and placements. A CEL selector
+ * reads only the device's report (see template/selector.ts), which changes
+ * only with a new device list, so its source text is part of the signature
+ * and selector requests are cached like the others.
  */
 export function requestSignature(req: PciRequest): string | null {
-  if (req.selector !== undefined && req.selector !== '') return null;
   const l = (s: string | undefined) => (s ?? '').toLowerCase();
-  return `${l(req.vendor)}|${l(req.device)}|${l(req.class)}|${l(req.shortAddress)}`;
+  return `${l(req.vendor)}|${l(req.device)}|${l(req.class)}|${l(req.shortAddress)}|${req.selector ?? ''}`;
 }
 
 interface Entry extends HostView {

@@ -50,7 +50,8 @@
  *
  * Assumption: `matchesDevice` accepts no device whose vendor, device, class
  * or short address differs (case-insensitively) from one the request gives,
- * and, for requests without a selector, depends on nothing else.
+ * and depends on nothing but those ids, the selector's source text and the
+ * device's report (not on its live state).
  */
 export { placeVm } from './place-vm.js';
 export { PlacementCache } from './placement-cache.js';

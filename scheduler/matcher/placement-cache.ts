@@ -10,7 +10,8 @@
  * its object is not touched at all.
  *
  * Memory: ~20 bytes per host for each distinct VM shape (set of request
- * signatures) placed so far, plus ~40 bytes per host.
+ * signatures, selectors included) among the last MAX_SHAPES placed, plus
+ * ~40 bytes per host.
  *
  * Contract: call `invalidate(host)` for every host you change (online, its
  * device list, any device's missing/heldBy/assignable/unassignableReasons,
@@ -30,6 +31,9 @@ export interface ShapeVerdicts {
   lower: Float64Array;
   upper: Float64Array;
 }
+
+/** Shapes kept; user-written selectors make the set of shapes open-ended. */
+const MAX_SHAPES = 256;
 
 export class PlacementCache {
   /** @internal */ refs: (HostState | undefined)[] = [];
@@ -110,6 +114,13 @@ export class PlacementCache {
   /** @internal Verdict arrays of a VM shape, created on first use. */
   shape(slot: number): ShapeVerdicts {
     let v = this.shapes.get(slot);
+    if (v !== undefined) {
+      // Most recently used last, so the eviction below drops the coldest shape.
+      this.shapes.delete(slot);
+      this.shapes.set(slot, v);
+    } else if (this.shapes.size >= MAX_SHAPES) {
+      this.shapes.delete(this.shapes.keys().next().value!);
+    }
     if (v === undefined || v.at.length < this.epoch.length) {
       const n = this.epoch.length;
       const fresh: ShapeVerdicts = { at: new Int32Array(n).fill(-1), lower: new Float64Array(n), upper: new Float64Array(n) };

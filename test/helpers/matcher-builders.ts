@@ -48,13 +48,26 @@ export interface RequestFields {
   where?: (d: DeviceState) => boolean;
 }
 
+const selectorIds = new WeakMap<object, string>();
+let selectorCount = 0;
+
+/**
+ * The matcher keys its caches by selector source, as a CEL source names one
+ * predicate; here each `where` function stands for its own source.
+ */
+function selectorSource(where: object): string {
+  let id = selectorIds.get(where);
+  if (id === undefined) selectorIds.set(where, (id = `test selector ${++selectorCount}`));
+  return id;
+}
+
 export function request(index: number, f: RequestFields): CompiledPciRequest {
   const req: PciRequest = { index, attributes: {} };
   if (f.vendor !== undefined) req.vendor = f.vendor;
   if (f.device !== undefined) req.device = f.device;
   if (f.class !== undefined) req.class = f.class;
   if (f.shortAddress !== undefined) req.shortAddress = f.shortAddress;
-  if (f.where !== undefined) req.selector = 'test selector';
+  if (f.where !== undefined) req.selector = selectorSource(f.where);
   const eq = (a: string, b: string | undefined) => b === undefined || a.toLowerCase() === b.toLowerCase();
   return {
     ...req,
