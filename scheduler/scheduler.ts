@@ -13,7 +13,8 @@ import type { Db } from './db/index.js';
 import { HostStore } from './host-store.js';
 import { NetworkStore, NoFreeAddressError, type NicPlan } from './network-store.js';
 import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, type VmDevice } from './vm-store.js';
-import { toMemHost, setHolder, hostView, rebuildView, type MemHost, type HostView } from './cluster.js';
+import { toMemHost, setHolder, setOnline, deviceAt, hostView, type MemHost, type HostView } from './cluster.js';
+import { Interner } from './interner.js';
 import type { CompiledVmSpec, PlacementPolicy, VmSpec } from './spec.js';
 import { compileSpec } from './template/index.js';
 import { placeVm, PlacementCache, type HostState } from './matcher/index.js';
@@ -43,6 +44,8 @@ export class Scheduler {
   private readonly views: HostState[] = [];
   private readonly viewSlots = new Map<string, number>();
   private readonly placementCache = new PlacementCache();
+  /** Shares what hosts report alike (names, ids, addresses, group layouts). */
+  private readonly interner = new Interner();
   /** Pending VMs in submission (id) order. */
   private readonly pending = new Map<number, CompiledVmSpec>();
   private readonly queue = new SerialQueue();
@@ -77,7 +80,7 @@ export class Scheduler {
     const s = new Scheduler(opts);
     for (const stored of await s.hostStore.loadAll()) {
       // After a restart no probe is connected yet: every host starts offline.
-      s.addHost(toMemHost(stored, false, stored.lastSeenAt));
+      s.addHost(toMemHost(stored, false, stored.lastSeenAt, s.interner));
       // Whether a loaded VM has leases is not known here: its release deletes them to be sure.
       for (const d of stored.devices) if (d.vmId !== null) s.liveVms.set(d.vmId, { hostId: stored.id, leases: true });
     }
@@ -139,7 +142,7 @@ export class Scheduler {
     await this.queue.run(async () => {
       const { host: stored, devicesChanged } = await this.hostStore.ingestSnapshot(input);
       const wasOnline = this.hosts.get(input.name)?.online ?? false;
-      const mem = toMemHost(stored, true, this.opts.clock.now());
+      const mem = toMemHost(stored, true, this.opts.clock.now(), this.interner);
       this.addHost(mem);
       this.opts.logger.info({ host: input.name, generation: input.generation, devices: input.devices.length, changed: devicesChanged }, 'snapshot stored');
       if (devicesChanged || !wasOnline) this.requestRetry();
@@ -180,8 +183,7 @@ export class Scheduler {
   private async markSeen(host: MemHost): Promise<void> {
     host.lastSeenAt = this.opts.clock.now();
     if (!host.online) {
-      host.online = true;
-      rebuildView(host);
+      setOnline(host, true);
       this.publish(host);
       await this.hostStore.setState(host.name, 'online', host.lastSeenAt);
       this.opts.logger.info({ host: host.name }, 'host online');
@@ -195,8 +197,7 @@ export class Scheduler {
     for (const host of this.hosts.values()) {
       if (!host.online || !host.lastSeenAt) continue;
       if (now - host.lastSeenAt.getTime() > this.missed * host.intervalMs) {
-        host.online = false;
-        rebuildView(host);
+        setOnline(host, false);
         this.publish(host);
         await this.hostStore.setState(host.name, 'offline', null);
         this.opts.logger.warn({ host: host.name, lastSeenAt: host.lastSeenAt }, 'host offline: heartbeats missed');
@@ -295,7 +296,7 @@ export class Scheduler {
   adviseHost(name: string, chosen: string[]): Advice {
     const host = this.hosts.get(name);
     if (!host) throw new NotFoundError('host', name);
-    const devices = host.devices.filter((d) => !d.missing).map((d) => d.report);
+    const devices = host.devices.filter((d) => !d.missing);
     const byShort = new Map(devices.map((d) => [d.shortAddress, d.address]));
     return adviseKernelParams({ hostName: name, readiness: host.readiness, devices, chosen: chosen.map((a) => byShort.get(a) ?? a) });
   }
@@ -435,9 +436,9 @@ export class Scheduler {
         write.releasesLeases ||= live?.leases ?? true;
         const host = this.hostsById.get(live?.hostId ?? -1);
         if (host) {
-          const held = host.devices.filter((d) => d.vmId === item.id);
+          const held = host.devices.filter((d) => d.heldBy === item.id);
           write.goneDevices.push(...held.filter((d) => d.missing).map((d) => d.id));
-          setHolder(host, held.map((d) => d.report.address), null);
+          setHolder(host, held.map((d) => d.address), null);
           this.publish(host);
           freed.add(host);
         }
@@ -468,9 +469,7 @@ export class Scheduler {
 
     let released: Released;
     try {
-      const tc = performance.now();
       released = await commitBatch(this.opts.db, write, now, (id) => (id === null ? null : (this.hostsById.get(id)?.name ?? null)));
-      if (process.env.BATCH_DEBUG) process.stderr.write(`batch ${batch.length} vms=${write.vms.length} rel=${write.releases.length} commit=${(performance.now()-tc).toFixed(2)}ms\n`);
     } catch (err) {
       this.opts.logger.warn({ err, items: batch.length }, 'group commit refused; reloading hosts and committing one by one');
       for (const host of new Set([...freed, ...[...placedOn.values()].map((p) => p.host)])) await this.reloadHost(host.name);
@@ -534,7 +533,7 @@ export class Scheduler {
         kind: 'placed',
         host,
         devices: result.devices.map((d) => vmDevice(host, d)),
-        allocations: result.devices.map((d) => ({ deviceId: host.deviceIds.get(d.address)!, request: d.request, companion: d.companion })),
+        allocations: result.devices.map((d) => ({ deviceId: deviceAt(host, d.address)!.id, request: d.request, companion: d.companion })),
       };
     } catch (err) {
       if (err instanceof ValidationError) return { kind: 'pending', reasons: [{ host: null, reason: err.message }] };
@@ -547,7 +546,7 @@ export class Scheduler {
   private async reloadHost(name: string): Promise<void> {
     const stored = await this.hostStore.load(name);
     const old = this.hosts.get(name);
-    if (stored && old) this.addHost(toMemHost(stored, old.online, old.lastSeenAt));
+    if (stored && old) this.addHost(toMemHost(stored, old.online, old.lastSeenAt, this.interner));
   }
 
   /** Coalesces retry requests: one pass at a time, another if asked meanwhile. */
@@ -592,8 +591,7 @@ function nicPlans(spec: CompiledVmSpec, devices: VmDevice[]): NicPlan[] {
 }
 
 function vmDevice(host: MemHost, d: { address: string; request: number | null; companion: boolean }): VmDevice {
-  const stored = host.devices.find((x) => x.report.address === d.address)!;
-  const r = stored.report;
+  const r = deviceAt(host, d.address)!;
   return { address: r.address, shortAddress: r.shortAddress, vendor: r.vendor, device: r.device, class: r.class, request: d.request, companion: d.companion };
 }
 

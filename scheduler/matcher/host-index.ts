@@ -99,6 +99,12 @@ export class HostIndex {
    */
   devicesFor(key: string | null): readonly IndexedDevice[] {
     if (key === null) return this.devices;
+    // Addresses are not bucketed (two keys per device on every host, for a
+    // request most templates never make): a short scan finds them.
+    if (key.startsWith('s:')) {
+      const a = key.slice(2);
+      return this.devices.filter((d) => d.address.toLowerCase() === a || d.state.shortAddress.toLowerCase() === a);
+    }
     return this.buckets.get(key) ?? EMPTY;
   }
 }
@@ -241,9 +247,6 @@ function buildBuckets(nodes: readonly IndexedDevice[]): Map<string, IndexedDevic
     add(`vd:${vendor}:${s.device.toLowerCase()}`, d);
     add(`v:${vendor}`, d);
     add(`c:${s.class.toLowerCase()}`, d);
-    // The template compiler accepts either form of address for SHORT_ADDRESS.
-    add(`s:${s.shortAddress.toLowerCase()}`, d);
-    add(`s:${s.address.toLowerCase()}`, d);
   }
   return buckets;
 }

@@ -1,0 +1,95 @@
+/**
+ * One copy of each value that many hosts report alike. Ten thousand hosts of
+ * a few models report the same vendor and device names, ids, addresses,
+ * reset methods and group layouts; decoded from the wire, each report holds
+ * its own copies. Sharing them is most of what keeps the scheduler near 1 KB
+ * of heap per device. Shared values are frozen: nobody may edit a report.
+ *
+ * The tables only grow, so they stop taking new values at `limit` entries
+ * each (values are then kept as they come, still correct, only not shared).
+ */
+import type { DeviceReport, GroupMember } from '../common/index.js';
+import type { Assignability } from '../passthrough/index.js';
+
+const DEFAULT_LIMIT = 200_000;
+
+export class Interner {
+  private readonly strings = new Map<string, string>();
+  private readonly lists = new Map<string, readonly string[]>();
+  private readonly members = new Map<string, readonly GroupMember[]>();
+  private readonly assessments = new Map<string, Assignability>();
+
+  constructor(private readonly limit = DEFAULT_LIMIT) {}
+
+  str(s: string): string {
+    const hit = this.strings.get(s);
+    if (hit !== undefined) return hit;
+    if (this.strings.size < this.limit) this.strings.set(s, s);
+    return s;
+  }
+
+  strOrNull(s: string | null): string | null {
+    return s === null ? null : this.str(s);
+  }
+
+  list(items: readonly string[]): string[] {
+    if (items.length === 0) return EMPTY as unknown as string[];
+    const key = items.join('\n');
+    return this.shared(this.lists, key, () => Object.freeze(items.map((s) => this.str(s)))) as string[];
+  }
+
+  groupMembers(items: readonly GroupMember[]): GroupMember[] {
+    if (items.length === 0) return EMPTY as unknown as GroupMember[];
+    const key = items.map((m) => `${m.address} ${m.class}`).join('\n');
+    return this.shared(this.members, key, () => Object.freeze(items.map((m) => Object.freeze({ address: this.str(m.address), class: this.str(m.class) })))) as GroupMember[];
+  }
+
+  assessment(a: Assignability): Assignability {
+    const key = `${a.assignable}\n${a.reasons.join('\t')}\n${a.warnings.join('\t')}\n${a.notes.join('\t')}`;
+    return this.shared(this.assessments, key, () =>
+      Object.freeze({ assignable: a.assignable, reasons: this.list(a.reasons), warnings: this.list(a.warnings), notes: this.list(a.notes) }),
+    );
+  }
+
+  /** A report whose every field is shared where another host reported the same. */
+  report(r: DeviceReport): DeviceReport {
+    return {
+      address: this.str(r.address),
+      shortAddress: this.str(r.shortAddress),
+      vendor: this.str(r.vendor),
+      device: this.str(r.device),
+      class: this.str(r.class),
+      progIf: this.str(r.progIf),
+      subsystemVendor: this.str(r.subsystemVendor),
+      subsystemDevice: this.str(r.subsystemDevice),
+      revision: this.str(r.revision),
+      vendorName: this.str(r.vendorName),
+      deviceName: this.str(r.deviceName),
+      className: this.str(r.className),
+      subsystemName: this.str(r.subsystemName),
+      numaNode: r.numaNode,
+      iommuGroup: r.iommuGroup,
+      groupMembers: this.groupMembers(r.groupMembers),
+      driver: this.strOrNull(r.driver),
+      sriov: r.sriov,
+      physfn: this.strOrNull(r.physfn),
+      numVfs: r.numVfs,
+      totalVfs: r.totalVfs,
+      virtfns: this.list(r.virtfns),
+      netInterfaces: this.list(r.netInterfaces),
+      pcieRoot: this.strOrNull(r.pcieRoot),
+      resetMethods: this.list(r.resetMethods),
+      groupReservedRegions: this.list(r.groupReservedRegions),
+    };
+  }
+
+  private shared<T>(table: Map<string, T>, key: string, make: () => T): T {
+    const hit = table.get(key);
+    if (hit !== undefined) return hit;
+    const value = make();
+    if (table.size < this.limit) table.set(key, value);
+    return value;
+  }
+}
+
+const EMPTY: readonly never[] = Object.freeze([]);
