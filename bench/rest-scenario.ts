@@ -1,15 +1,19 @@
 /**
  * `rest`: VM submissions through the real HTTP server (startServer on
- * 127.0.0.1:0, SQLite in a temp dir) from C concurrent fetch clients in this
- * process. Hosts are registered with `server.scheduler.probeSnapshot` (the
+ * 127.0.0.1:0, SQLite in a temp dir) from C concurrent fetch clients in a
+ * child process (rest-clients.ts), so the server has its event loop to
+ * itself as it would with remote clients. Hosts are registered with `server.scheduler.probeSnapshot` (the
  * call the gRPC service makes for a snapshot), not over gRPC: the ingest
  * scenario measures that path. Every `releaseEvery`-th submission a client
  * also DELETEs the oldest live VM (and whenever more than `liveVmsPerHost`
  * × hosts VMs are live); those requests are timed separately.
  */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createLogger, silentLogger } from '../common/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
-import { generateHost, templateBody } from './cluster-gen.js';
+import { generateHost } from './cluster-gen.js';
+import type { ClientsJob, ClientsResult } from './rest-clients.js';
 import { Latencies, RssSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface RestOptions {
@@ -20,28 +24,6 @@ export interface RestOptions {
   releaseEvery: number;
   /** Also release the oldest while more than this many VMs per host are live. */
   liveVmsPerHost: number;
-}
-
-interface VmJson {
-  id: number;
-  state: string;
-}
-
-async function call(method: string, url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method,
-      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    // undici hides the socket error in `cause`.
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`${method} ${url}: ${(err as Error).message}${cause ? ` (${cause.code ?? ''} ${cause.message ?? ''})` : ''}`, { cause: err });
-  }
-  const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as unknown) : null };
 }
 
 export async function runRest(opts: RestOptions): Promise<ResultLine> {
@@ -64,44 +46,14 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
     const ingestMs = now() - ingestStart;
 
     const base = `${server.httpUrl}/api/v1`;
+    progress(`rest: ${opts.ops} POST /api/v1/vms from ${opts.clients} concurrent clients in a child process`);
+    const result = await runClients({ base, ops: opts.ops, clients: opts.clients, hosts: opts.hosts, releaseEvery: opts.releaseEvery, liveVmsPerHost: opts.liveVmsPerHost });
+    await server.scheduler.settled();
     const submit = new Latencies();
     const release = new Latencies();
-    const live: number[] = [];
-    let next = 0;
-    let placed = 0;
-    let pending = 0;
-    const step = Math.max(1, Math.floor(opts.ops / 10));
-    progress(`rest: ${opts.ops} POST /api/v1/vms from ${opts.clients} concurrent clients`);
-    const client = async (): Promise<void> => {
-      for (;;) {
-        const i = next++;
-        if (i >= opts.ops) return;
-        const t0 = now();
-        const res = await call('POST', `${base}/vms`, templateBody(i));
-        submit.add(now() - t0);
-        if (res.status !== 201) throw new Error(`POST /vms → ${res.status}: ${JSON.stringify(res.json)}`);
-        const vm = res.json as VmJson;
-        if (vm.state === 'pending') pending++;
-        else {
-          placed++;
-          live.push(vm.id);
-        }
-        let toRelease = opts.releaseEvery > 0 && (i + 1) % opts.releaseEvery === 0 ? 1 : 0;
-        toRelease = Math.max(toRelease, live.length - opts.liveVmsPerHost * opts.hosts);
-        for (; toRelease > 0 && live.length > 0; toRelease--) {
-          const id = live.shift()!;
-          const t1 = now();
-          const del = await call('DELETE', `${base}/vms/${id}`);
-          release.add(now() - t1);
-          if (del.status !== 200) throw new Error(`DELETE /vms/${id} → ${del.status}: ${JSON.stringify(del.json)}`);
-        }
-        if ((i + 1) % step === 0) progress(`rest: ${i + 1}/${opts.ops} submitted, p50 ${round(submit.percentile(50))} ms`);
-      }
-    };
-    const loopStart = now();
-    await Promise.all(Array.from({ length: Math.max(1, opts.clients) }, client));
-    const wallMs = now() - loopStart;
-    await server.scheduler.settled();
+    for (const ms of result.submitMs) submit.add(ms);
+    for (const ms of result.releaseMs) release.add(ms);
+    const { placed, pending, wallMs } = result;
 
     const s = submit.summary();
     const line: ResultLine = {
@@ -125,4 +77,18 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
     await server?.close();
     tmp.dispose();
   }
+}
+
+/** Runs the clients in a child process (see rest-clients.ts) and returns what they measured. */
+function runClients(job: ClientsJob): Promise<Extract<ClientsResult, { type: 'done' }>> {
+  // The child needs the tsx loader; profiling flags stay with this process.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--heap-prof'));
+  if (!execArgv.some((a) => a === '--import' || a.startsWith('--import=') || a.startsWith('--loader'))) execArgv.push('--import', 'tsx');
+  const child = fork(fileURLToPath(new URL('./rest-clients.ts', import.meta.url)), [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: ClientsResult) => (m.type === 'done' ? resolve(m) : reject(new Error(`rest clients failed: ${m.error}`))));
+    child.once('exit', (code) => reject(new Error(`rest clients exited with ${code} before reporting`)));
+    child.once('error', reject);
+    child.send(job);
+  });
 }

@@ -45,7 +45,9 @@ export interface MemHost extends Omit<StoredHost, 'state' | 'devices'> {
    * The matcher's input. Changed in place (holders, online) and reported to
    * the PlacementCache; replaced only when the device list changes.
    */
-  view: HostState & { devices: MemDevice[] };
+  view: HostState & { devices: MemDevice[]; layout: number | null };
+  /** The device layout's number (see the matcher's `HostState.layout`), -1 for none; the view carries it while nothing is held. */
+  layout: number;
 }
 
 const GONE: Assignability = Object.freeze({ assignable: false, reasons: ['no longer reported by the probe'], warnings: [], notes: [] });
@@ -65,7 +67,18 @@ export function toMemHost(stored: StoredHost, online: boolean, lastSeenAt: Date 
     loadedModules: interner.list(stored.facts.loadedModules),
     iommuGroupCount: stored.facts.iommuGroupCount,
   };
-  return { ...rest, facts, online, lastSeenAt, devices, readiness, view: { name: stored.name, online, devices } };
+  // The digest reads every field except who holds what: it names the layout, not the state.
+  const layout = interner.layout(devices.map((d) => ({ ...reportOf(d), missing: d.missing, assessment: d.assessment })));
+  const host: MemHost = { ...rest, facts, online, lastSeenAt, devices, readiness, layout, view: { name: stored.name, online, devices, layout: null } };
+  host.view.layout = pristineLayout(host);
+  return host;
+}
+
+/** The layout number while the host holds nothing and misses nothing, else null. */
+function pristineLayout(host: MemHost): number | null {
+  if (host.layout < 0) return null;
+  for (const d of host.devices) if (d.heldBy !== null || d.missing) return null;
+  return host.layout;
 }
 
 /** Field by field, in one order, so every device shares one hidden class. */
@@ -138,8 +151,11 @@ export function setHolder(host: MemHost, addresses: Iterable<string>, vmId: numb
   }
   if (dropped) {
     host.devices = host.devices.filter((d) => !(d.missing && d.heldBy === null));
-    host.view = { name: host.name, online: host.online, devices: host.devices };
+    host.view = { name: host.name, online: host.online, devices: host.devices, layout: null };
+    // The layout was digested with the dropped devices; unshared until the next snapshot.
+    host.layout = -1;
   }
+  host.view.layout = pristineLayout(host);
 }
 
 export interface HostDeviceView extends DeviceReport {

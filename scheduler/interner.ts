@@ -8,6 +8,7 @@
  * The tables only grow, so they stop taking new values at `limit` entries
  * each (values are then kept as they come, still correct, only not shared).
  */
+import { createHash } from 'node:crypto';
 import type { DeviceReport, GroupMember } from '../common/index.js';
 import type { Assignability } from '../passthrough/index.js';
 
@@ -18,6 +19,8 @@ export class Interner {
   private readonly lists = new Map<string, readonly string[]>();
   private readonly members = new Map<string, readonly GroupMember[]>();
   private readonly assessments = new Map<string, Assignability>();
+  private readonly layouts = new Map<string, number>();
+  private nextLayout = 0;
 
   constructor(private readonly limit = DEFAULT_LIMIT) {}
 
@@ -49,6 +52,23 @@ export class Interner {
     return this.shared(this.assessments, key, () =>
       Object.freeze({ assignable: a.assignable, reasons: this.list(a.reasons), warnings: this.list(a.warnings), notes: this.list(a.notes) }),
     );
+  }
+
+  /**
+   * A small number per distinct device layout (the matcher's
+   * `HostState.layout`), from a digest of everything the matcher reads.
+   */
+  layout(devices: ReadonlyArray<DeviceReport & { assessment: Assignability }>): number {
+    const digest = createHash('sha256');
+    for (const d of devices) digest.update(JSON.stringify(d)).update('\n');
+    const key = digest.digest('base64');
+    let id = this.layouts.get(key);
+    if (id === undefined) {
+      // Past the limit every new layout gets its own number: still correct, only not shared.
+      id = this.nextLayout++;
+      if (this.layouts.size < this.limit) this.layouts.set(key, id);
+    }
+    return id;
   }
 
   /** A report whose every field is shared where another host reported the same. */

@@ -10,10 +10,10 @@ import { evaluateHost, prefilterHost } from './evaluate-host.js';
 import { explainHost } from './explain.js';
 import { hostView } from './host-index.js';
 import { makePlan, type PlacementPlan } from './plan.js';
-import { PlacementCache, type ShapeVerdicts } from './placement-cache.js';
+import { PlacementCache, type PlanScores, type ShapeVerdicts } from './placement-cache.js';
 import { inBoundOrder, scoreKey } from './policy.js';
 import { NO_HOSTS } from './reasons.js';
-import type { HostState, PlacedDevice, PlacementOptions, PlacementReason, PlacementResult } from './types.js';
+import { PlacementInputError, type HostState, type PlacedDevice, type PlacementOptions, type PlacementReason, type PlacementResult } from './types.js';
 
 export function placeVm(spec: CompiledVmSpec, hosts: Iterable<HostState>, options: PlacementOptions): PlacementResult {
   const plan = makePlan(spec, options);
@@ -22,23 +22,105 @@ export function placeVm(spec: CompiledVmSpec, hosts: Iterable<HostState>, option
   const persistent = options.cache !== undefined;
   const cache = options.cache ?? new PlacementCache();
 
-  const { open, order, n, first, count } = prefilterAll(hosts, plan, cache, persistent);
+  if (persistent && plan.vmSlot !== null && plan.planSlot !== null && Array.isArray(hosts) && cache.trusts(hosts)) {
+    // The steady state: hosts by key in the plan's index, changed ones only recomputed.
+    const best = searchIndexed(plan, hosts as HostState[], cache);
+    if (best !== null) return { kind: 'placed', host: cache.names[best.pos]!, devices: winnerDevices(best, plan, cache, true) };
+    return { kind: 'unplaceable', reasons: explainAll(cache.refs.slice(0, hosts.length) as HostState[], plan) };
+  }
 
-  let best: { pos: number; order: number; devices: PlacedDevice[] } | null = null;
+  const { open, order, n, first, count } = prefilterAll(hosts, plan, cache, persistent);
+  const scores = persistent && plan.planSlot !== null ? cache.planScores(plan.planSlot) : null;
+
+  let best: Best | null = null;
   for (const j of inBoundOrder(order, n, first)) {
     // Hosts come in (bound, name) order: once one cannot beat the best
     // placement even at its bound, none of the rest can.
     if (best !== null && order[j]! >= best.order) break;
     const pos = open[j]!;
-    const ev = evaluateHost(hostView(cache.refs[pos]!, persistent), plan);
-    if (!ev.ok) continue;
-    const exact = scoreKey(plan.policy, ev.freeAfter) * count + cache.ranks[pos]!;
-    if (best === null || exact < best.order) best = { pos, order: exact, devices: ev.devices };
+    const { freeAfter, devices } = exactScore(pos, plan, cache, scores, persistent);
+    if (Number.isNaN(freeAfter)) continue;
+    const exact = scoreKey(plan.policy, freeAfter) * count + cache.ranks[pos]!;
+    if (best === null || exact < best.order) best = { pos, order: exact, devices };
   }
 
-  if (best !== null) return { kind: 'placed', host: cache.names[best.pos]!, devices: best.devices };
+  if (best !== null) return { kind: 'placed', host: cache.names[best.pos]!, devices: winnerDevices(best, plan, cache, persistent) };
   // Nothing fits, so every host was rejected somewhere: explain them all.
   return { kind: 'unplaceable', reasons: explainAll(cache.refs.slice(0, count) as HostState[], plan) };
+}
+
+interface Best {
+  pos: number;
+  order: number;
+  /** Null when the winner's score came from a cache. */
+  devices: PlacedDevice[] | null;
+}
+
+/** The winner's devices; a cached score means searching it again (same host state, same answer). */
+function winnerDevices(best: Best, plan: PlacementPlan, cache: PlacementCache, persistent: boolean): PlacedDevice[] {
+  if (best.devices !== null) return best.devices;
+  const ev = evaluateHost(hostView(cache.refs[best.pos]!, persistent), plan);
+  if (!ev.ok) throw new PlacementInputError(`host ${cache.names[best.pos]} changed without being reported to the PlacementCache`);
+  return ev.devices;
+}
+
+/**
+ * The indexed search: bring the plan's index up to date, walk hosts in
+ * (key, name) order until none can beat the best, then file the hosts just
+ * searched under their exact scores.
+ */
+function searchIndexed(plan: PlacementPlan, hosts: HostState[], cache: PlacementCache): Best | null {
+  const count = hosts.length;
+  const pack = plan.policy === 'pack';
+  const shape = cache.shape(plan.vmSlot!);
+  const scores = cache.planScores(plan.planSlot!);
+  cache.rankedNames(count);
+  const index = cache.planIndex(plan.planSlot! * 2 + (pack ? 0 : 1));
+  const ctx: VerdictContext = { plan, cache, shape, persistent: true, pack, n: 0, lower: NaN, upper: NaN };
+  const keyOf = (i: number): number => {
+    if (cache.online[i] === 0 || !bounds(ctx, i, hosts)) return NaN;
+    if (scores.at[i] === cache.epoch[i]) {
+      const fa = scores.freeAfter[i]!;
+      return Number.isNaN(fa) ? NaN : pack ? fa : -fa;
+    }
+    return pack ? ctx.lower : -ctx.upper;
+  };
+  index.sync(cache, count, keyOf);
+  let best: Best | null = null;
+  const searched: number[] = [];
+  for (const { pos, order } of index.inOrder(cache)) {
+    if (best !== null && order >= best.order) break;
+    const { freeAfter, devices } = exactScore(pos, plan, cache, scores, true);
+    searched.push(pos);
+    if (Number.isNaN(freeAfter)) continue;
+    const exact = scoreKey(plan.policy, freeAfter) * count + cache.ranks[pos]!;
+    if (best === null || exact < best.order) best = { pos, order: exact, devices };
+  }
+  for (const pos of searched) index.set(cache, pos, keyOf(pos));
+  return best;
+}
+
+/**
+ * The exact outcome on one host: from the position's cache, from its
+ * layout's, or by searching (devices are returned only then).
+ */
+function exactScore(pos: number, plan: PlacementPlan, cache: PlacementCache, scores: PlanScores | null, persistent: boolean): { freeAfter: number; devices: PlacedDevice[] | null } {
+  if (scores !== null && scores.at[pos] === cache.epoch[pos]) return { freeAfter: scores.freeAfter[pos]!, devices: null };
+  const layout = scores !== null ? cache.layoutOf[pos]! : -1;
+  const table = layout >= 0 ? cache.layoutTable(cache.layoutScores, plan.planSlot!, layout) : null;
+  let freeAfter = table !== null ? table.lower[layout]! : -1;
+  let devices: PlacedDevice[] | null = null;
+  if (freeAfter === -1) {
+    const ev = evaluateHost(hostView(cache.refs[pos]!, persistent), plan);
+    freeAfter = ev.ok ? ev.freeAfter : NaN;
+    if (ev.ok) devices = ev.devices;
+    if (table !== null) table.lower[layout] = freeAfter;
+  }
+  if (scores !== null) {
+    scores.at[pos] = cache.epoch[pos]!;
+    scores.freeAfter[pos] = freeAfter;
+  }
+  return { freeAfter, devices };
 }
 
 interface Prefiltered {
@@ -70,7 +152,7 @@ interface Prefiltered {
  */
 function prefilterAll(hosts: Iterable<HostState>, plan: PlacementPlan, cache: PlacementCache, persistent: boolean): Prefiltered {
   const shape = persistent && plan.vmSlot !== null ? cache.shape(plan.vmSlot) : null;
-  const ctx: VerdictContext = { plan, cache, shape, persistent, pack: plan.policy === 'pack', n: 0 };
+  const ctx: VerdictContext = { plan, cache, shape, persistent, pack: plan.policy === 'pack', n: 0, lower: NaN, upper: NaN };
   let count = 0;
   if (shape !== null && Array.isArray(hosts) && cache.trusts(hosts)) {
     // The steady state: typed arrays in locals, a call only to recompute.
@@ -78,6 +160,9 @@ function prefilterAll(hosts: Iterable<HostState>, plan: PlacementPlan, cache: Pl
     const { online, epoch, open, order } = cache;
     const { at, lower, upper } = shape;
     const pack = ctx.pack;
+    // Known exact scores make the tightest keys: the search loop then stops
+    // at the first host instead of visiting every host with a loose bound.
+    const exact = plan.planSlot !== null ? cache.planScores(plan.planSlot) : null;
     for (let i = 0; i < count; i++) {
       if (online[i] === 0) continue;
       if (at[i] !== epoch[i]) {
@@ -86,8 +171,14 @@ function prefilterAll(hosts: Iterable<HostState>, plan: PlacementPlan, cache: Pl
       }
       const lo = lower[i]!;
       if (Number.isNaN(lo)) continue;
+      let key = pack ? lo : -upper[i]!;
+      if (exact !== null && exact.at[i] === epoch[i]) {
+        const fa = exact.freeAfter[i]!;
+        if (Number.isNaN(fa)) continue;
+        key = pack ? fa : -fa;
+      }
       open[ctx.n] = i;
-      order[ctx.n++] = pack ? lo : -upper[i]!;
+      order[ctx.n++] = key;
     }
   } else {
     // Element by element: a reference compare per host (which loads its
@@ -132,30 +223,54 @@ interface VerdictContext {
   readonly pack: boolean;
   /** Open positions so far. */
   n: number;
+  /** Output of `bounds`. */
+  lower: number;
+  upper: number;
 }
 
 /** Appends position i to the cache's open/order scratch when it passes. */
 function verdict(ctx: VerdictContext, i: number, source: HostState | HostState[]): void {
+  const { cache } = ctx;
+  if (cache.online[i] === 0 || !bounds(ctx, i, source)) return;
+  cache.open[ctx.n] = i;
+  cache.order[ctx.n++] = ctx.pack ? ctx.lower : -ctx.upper; // the key for now; the name rank is added after the loop
+}
+
+/**
+ * Position i's prefilter bounds into ctx.lower/upper, from the shape's
+ * cache, its layout's, or the prefilter; false when the host is rejected.
+ */
+function bounds(ctx: VerdictContext, i: number, source: HostState | HostState[]): boolean {
   const { cache, shape } = ctx;
-  if (cache.online[i] === 0) return;
   let lower: number, upper: number;
   if (shape !== null && shape.at[i] === cache.epoch[i]) {
     lower = shape.lower[i]!;
     upper = shape.upper[i]!;
   } else {
-    const host = Array.isArray(source) ? source[i]! : source;
-    const pre = prefilterHost(hostView(host, ctx.persistent), ctx.plan);
-    lower = pre.ok ? pre.lower : NaN;
-    upper = pre.ok ? pre.upper : NaN;
+    const layout = shape !== null ? cache.layoutOf[i]! : -1;
+    const table = layout >= 0 ? cache.layoutTable(cache.layoutVerdicts, ctx.plan.vmSlot!, layout) : null;
+    if (table !== null && table.lower[layout] !== -1) {
+      lower = table.lower[layout]!;
+      upper = table.upper[layout]!;
+    } else {
+      const host = Array.isArray(source) ? source[i]! : source;
+      const pre = prefilterHost(hostView(host, ctx.persistent), ctx.plan);
+      lower = pre.ok ? pre.lower : NaN;
+      upper = pre.ok ? pre.upper : NaN;
+      if (table !== null) {
+        table.lower[layout] = lower;
+        table.upper[layout] = upper;
+      }
+    }
     if (shape !== null && i < shape.at.length) {
       shape.at[i] = cache.epoch[i]!;
       shape.lower[i] = lower;
       shape.upper[i] = upper;
     }
   }
-  if (Number.isNaN(lower)) return;
-  cache.open[ctx.n] = i;
-  cache.order[ctx.n++] = ctx.pack ? lower : -upper; // the key for now; the name rank is added after the loop
+  ctx.lower = lower;
+  ctx.upper = upper;
+  return !Number.isNaN(lower);
 }
 
 function explainAll(rejected: HostState[], plan: PlacementPlan): PlacementReason[] {

@@ -21,6 +21,7 @@
  * cannot see is an in-place change you did not report.
  */
 import { dropLiveCache } from './host-index.js';
+import { PlanIndex } from './plan-index.js';
 import type { HostState } from './types.js';
 
 /** Prefilter verdicts of one VM shape (request signatures) for every position. */
@@ -34,6 +35,30 @@ export interface ShapeVerdicts {
 
 /** Shapes kept; user-written selectors make the set of shapes open-ended. */
 const MAX_SHAPES = 256;
+
+/** Exact outcomes of one plan (see `PlacementPlan.planSlot`) per position. */
+export interface PlanScores {
+  /** Position epoch the score was computed at; -1 for none. */
+  at: Int32Array;
+  /** Free matching devices left after the placement; NaN = does not fit. */
+  freeAfter: Float64Array;
+}
+
+/**
+ * Outcomes per host layout (`HostState.layout`), which stand for every
+ * host of that layout while it holds nothing. Unknown entries are -1 in
+ * `value` (`lower` for verdicts); NaN means rejected / does not fit.
+ */
+export interface LayoutTable {
+  lower: Float64Array;
+  upper: Float64Array;
+}
+
+/** Bucket indexes kept (each ~10 bytes per host). */
+const MAX_PLAN_INDEXES = 64;
+
+/** Layouts above this are not shared (the tables are dense arrays). */
+export const MAX_LAYOUT = 1 << 16;
 
 export class PlacementCache {
   /** @internal */ refs: (HostState | undefined)[] = [];
@@ -49,8 +74,23 @@ export class PlacementCache {
   open = new Int32Array(0);
   /** @internal */ order = new Float64Array(0);
   /** @internal */ readonly shapes = new Map<number, ShapeVerdicts>();
+  /** @internal Per position: its host's layout while it holds nothing, else -1. */
+  layoutOf = new Int32Array(0);
+  /** @internal Prefilter verdicts per VM shape and layout. */
+  readonly layoutVerdicts = new Map<number, LayoutTable>();
+  /** @internal Exact scores per plan and position. */
+  readonly plans = new Map<number, PlanScores>();
+  /** @internal Exact scores per plan and layout (`lower` holds freeAfter). */
+  readonly layoutScores = new Map<number, LayoutTable>();
   private readonly positions = new WeakMap<HostState, number>();
-  private clock = 0;
+  /** @internal The last epoch handed out: positions with a larger epoch changed since a reader saw this value. */
+  clock = 0;
+  /** @internal Bumped whenever `ranks` is recomputed. */
+  rankVersion = 0;
+  /** @internal Inverse of `ranks`: the position holding each name rank. */
+  byRank = new Int32Array(0);
+  /** @internal Per (plan, policy): keys in buckets, for placements that need not visit every host. */
+  readonly planIndexes = new Map<number, PlanIndex>();
   /** The array of the last placement and its length, for `trusts`. */
   private lastHosts: unknown = null;
   private lastCount = 0;
@@ -81,6 +121,9 @@ export class PlacementCache {
     this.refs = [];
     this.names = [];
     this.shapes.clear();
+    this.layoutVerdicts.clear();
+    this.plans.clear();
+    this.layoutScores.clear();
     this.ranksValid = false;
   }
 
@@ -113,14 +156,7 @@ export class PlacementCache {
 
   /** @internal Verdict arrays of a VM shape, created on first use. */
   shape(slot: number): ShapeVerdicts {
-    let v = this.shapes.get(slot);
-    if (v !== undefined) {
-      // Most recently used last, so the eviction below drops the coldest shape.
-      this.shapes.delete(slot);
-      this.shapes.set(slot, v);
-    } else if (this.shapes.size >= MAX_SHAPES) {
-      this.shapes.delete(this.shapes.keys().next().value!);
-    }
+    let v = lru(this.shapes, slot, (evicted) => this.layoutVerdicts.delete(evicted));
     if (v === undefined || v.at.length < this.epoch.length) {
       const n = this.epoch.length;
       const fresh: ShapeVerdicts = { at: new Int32Array(n).fill(-1), lower: new Float64Array(n), upper: new Float64Array(n) };
@@ -134,6 +170,43 @@ export class PlacementCache {
     return v;
   }
 
+  /** @internal Exact-score arrays of a plan, created on first use. */
+  planScores(slot: number): PlanScores {
+    let v = lru(this.plans, slot, (evicted) => this.layoutScores.delete(evicted));
+    if (v === undefined || v.at.length < this.epoch.length) {
+      const n = this.epoch.length;
+      const fresh: PlanScores = { at: new Int32Array(n).fill(-1), freeAfter: new Float64Array(n) };
+      if (v !== undefined) {
+        fresh.at.set(v.at);
+        fresh.freeAfter.set(v.freeAfter);
+      }
+      this.plans.set(slot, (v = fresh));
+    }
+    return v;
+  }
+
+  /** @internal The bucket index of a plan under one policy, created on first use. */
+  planIndex(slot: number): PlanIndex {
+    let v = lru(this.planIndexes, slot, () => undefined, MAX_PLAN_INDEXES);
+    if (v === undefined) this.planIndexes.set(slot, (v = new PlanIndex()));
+    return v;
+  }
+
+  /** @internal A per-layout table for `slot` in `tables`, big enough for `layout`. */
+  layoutTable(tables: Map<number, LayoutTable>, slot: number, layout: number): LayoutTable {
+    let t = tables.get(slot);
+    if (t === undefined || t.lower.length <= layout) {
+      const n = Math.max(64, (layout + 1) * 2);
+      const fresh: LayoutTable = { lower: new Float64Array(n).fill(-1), upper: new Float64Array(n) };
+      if (t !== undefined) {
+        fresh.lower.set(t.lower);
+        fresh.upper.set(t.upper);
+      }
+      tables.set(slot, (t = fresh));
+    }
+    return t;
+  }
+
   /** @internal Name ranks for positions below `count`, recomputed only after a name, host or count change. */
   rankedNames(count: number): Int32Array {
     if (this.ranksValid && this.rankedCount === count) return this.ranks;
@@ -141,14 +214,21 @@ export class PlacementCache {
     const order = Array.from({ length: count }, (_, i) => i);
     const names = this.names;
     order.sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : a - b));
-    order.forEach((pos, rank) => (this.ranks[pos] = rank));
+    if (this.byRank.length < this.ranks.length) this.byRank = new Int32Array(this.ranks.length);
+    order.forEach((pos, rank) => {
+      this.ranks[pos] = rank;
+      this.byRank[rank] = pos;
+    });
     this.ranksValid = true;
+    this.rankVersion++;
     return this.ranks;
   }
 
   private refresh(i: number, host: HostState): void {
     this.epoch[i] = ++this.clock;
     this.online[i] = host.online ? 1 : 0;
+    const layout = host.layout;
+    this.layoutOf[i] = typeof layout === 'number' && Number.isInteger(layout) && layout >= 0 && layout < MAX_LAYOUT ? layout : -1;
     if (this.names[i] !== host.name) {
       this.names[i] = host.name;
       this.ranksValid = false;
@@ -163,10 +243,25 @@ export class PlacementCache {
     };
     this.epoch = grow(this.epoch, (m) => new Int32Array(m));
     this.online = grow(this.online, (m) => new Uint8Array(m));
+    this.layoutOf = grow(this.layoutOf, (m) => new Int32Array(m));
     this.ranks = grow(this.ranks, (m) => new Int32Array(m));
     // Scratch too: the loop that grows the cache has already written to it.
     this.open = grow(this.open, (m) => new Int32Array(m));
     this.order = grow(this.order, (m) => new Float64Array(m));
     this.ranksValid = false;
   }
+}
+
+/** Gets `slot` from a most-recently-used-last map, evicting the coldest entry to make room. */
+function lru<T>(map: Map<number, T>, slot: number, onEvict: (slot: number) => void, max = MAX_SHAPES): T | undefined {
+  const v = map.get(slot);
+  if (v !== undefined) {
+    map.delete(slot);
+    map.set(slot, v);
+  } else if (map.size >= max) {
+    const coldest = map.keys().next().value!;
+    map.delete(coldest);
+    onEvict(coldest);
+  }
+  return v;
 }

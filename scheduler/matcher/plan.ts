@@ -18,8 +18,10 @@ export interface PlacementPlan {
   readonly keys: readonly (string | null)[];
   /** Per request: candidate-cache slot, null when a selector forbids sharing. */
   readonly signatureSlots: readonly (number | null)[];
-  /** Prefilter-cache slot for the VM's request signatures; null when any has a selector. */
+  /** Prefilter-cache slot for the VM's request signatures (a multiset: order, PCI_MATCH and policy do not change the prefilter). */
   readonly vmSlot: number | null;
+  /** Exact-score cache slot: the signatures in request order plus PCI_MATCH, all that the search's outcome depends on. */
+  readonly planSlot: number | null;
   /** Every request has the same signature: the VM's free pool is that one candidate list. */
   readonly oneSignature: boolean;
   /** Requests grouped by signature, for the "not enough devices" pre-check. */
@@ -92,8 +94,9 @@ export function makePlan(spec: CompiledVmSpec, options: PlacementOptions): Place
     if (list === undefined) bySig.set(s, [i]);
     else list.push(i);
   });
+  const planSlot = cacheable ? slotOf(`plan\n${signatures.join('\n')}\n${pciMatch.join(',')}\n${budget}`) : null;
   return {
-    requests, policy, budget, pciMatch,
+    requests, policy, budget, pciMatch, planSlot,
     matchNuma: pciMatch.includes('NUMA_NODE'),
     matchRoot: pciMatch.includes('PCIE_ROOT'),
     keys: requests.map(bucketKey),

@@ -24,6 +24,14 @@ export interface HostState {
   online: boolean;
   /** Any order. */
   devices: DeviceState[];
+  /**
+   * Optional: a number naming the host's device layout, set only while no
+   * device is held or missing. Hosts with the same layout number must have
+   * the same devices (reports, assignability) in every respect but their
+   * host name; a PlacementCache then works a layout out once for all of
+   * them. Thousands of hypervisors of one model are the common case.
+   */
+  layout?: number | null;
 }
 
 export interface PlacementOptions {

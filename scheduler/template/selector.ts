@@ -125,6 +125,29 @@ function selectorError(prefix: string, e: unknown): SelectorError {
  * a result that cannot be a boolean.
  */
 export function compileSelector(source: string): DevicePredicate {
+  const hit = compiled.get(source);
+  if (hit !== undefined) {
+    // Most recently used last, so the eviction below drops the coldest source.
+    compiled.delete(source);
+    compiled.set(source, hit);
+    return hit;
+  }
+  const predicate = compileUncached(source);
+  if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
+  compiled.set(source, predicate);
+  return predicate;
+}
+
+/**
+ * Compiled predicates by source: a burst of VMs from one template would
+ * otherwise parse and type-check the same selector on every submission
+ * (twice: validation, then compilation). A predicate is synchronous and
+ * keeps no state between calls, so one serves every request.
+ */
+const compiled = new Map<string, DevicePredicate>();
+const MAX_COMPILED = 512;
+
+function compileUncached(source: string): DevicePredicate {
   let fn: ReturnType<typeof env.parse>;
   try {
     fn = env.parse(source);
