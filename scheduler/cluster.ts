@@ -57,9 +57,12 @@ export function toMemHost(stored: StoredHost, online: boolean, lastSeenAt: Date 
   const reports = storedDevices.filter((d) => !d.missing).map((d) => d.report);
   const readiness = hostReadiness(stored.facts, reports);
   const reported = new Set(reports.map((r) => r.address));
-  const devices = storedDevices.map((d) =>
-    memDevice(interner.report(d.report), d.id, d.missing, d.vmId, d.missing ? GONE : interner.assessment(deviceAssignability(d.report, { readiness, reported }))),
-  );
+  const parts = storedDevices.map((d) => {
+    const report = interner.report(d.report);
+    const assessment = d.missing ? GONE : interner.assessment(deviceAssignability(report, { readiness, reported }));
+    return { report, assessment, missing: d.missing };
+  });
+  const devices = storedDevices.map((d, i) => memDevice(parts[i]!.report, d.id, d.missing, d.vmId, parts[i]!.assessment));
   const facts: HostFacts = {
     kernelCmdline: interner.str(stored.facts.kernelCmdline),
     cpuVendor: interner.str(stored.facts.cpuVendor),
@@ -67,8 +70,7 @@ export function toMemHost(stored: StoredHost, online: boolean, lastSeenAt: Date 
     loadedModules: interner.list(stored.facts.loadedModules),
     iommuGroupCount: stored.facts.iommuGroupCount,
   };
-  // The digest reads every field except who holds what: it names the layout, not the state.
-  const layout = interner.layout(devices.map((d) => ({ ...reportOf(d), missing: d.missing, assessment: d.assessment })));
+  const layout = interner.layout(parts);
   const host: MemHost = { ...rest, facts, online, lastSeenAt, devices, readiness, layout, view: { name: stored.name, online, devices, layout: null } };
   host.view.layout = pristineLayout(host);
   return host;

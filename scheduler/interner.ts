@@ -7,8 +7,9 @@
  *
  * The tables only grow, so they stop taking new values at `limit` entries
  * each (values are then kept as they come, still correct, only not shared).
+ * Shared reports and assessments are numbered, so a host's layout (see the
+ * matcher's `HostState.layout`) is the list of its devices' numbers.
  */
-import { createHash } from 'node:crypto';
 import type { DeviceReport, GroupMember } from '../common/index.js';
 import type { Assignability } from '../passthrough/index.js';
 
@@ -20,6 +21,9 @@ export class Interner {
   private readonly members = new Map<string, readonly GroupMember[]>();
   private readonly assessments = new Map<string, Assignability>();
   private readonly layouts = new Map<string, number>();
+  private readonly reports = new Map<string, DeviceReport>();
+  private readonly reportIds = new Map<DeviceReport, number>();
+  private readonly assessmentIds = new Map<Assignability, number>();
   private nextLayout = 0;
 
   constructor(private readonly limit = DEFAULT_LIMIT) {}
@@ -49,19 +53,27 @@ export class Interner {
 
   assessment(a: Assignability): Assignability {
     const key = `${a.assignable}\n${a.reasons.join('\t')}\n${a.warnings.join('\t')}\n${a.notes.join('\t')}`;
-    return this.shared(this.assessments, key, () =>
-      Object.freeze({ assignable: a.assignable, reasons: this.list(a.reasons), warnings: this.list(a.warnings), notes: this.list(a.notes) }),
-    );
+    return this.shared(this.assessments, key, () => {
+      const shared = Object.freeze({ assignable: a.assignable, reasons: this.list(a.reasons), warnings: this.list(a.warnings), notes: this.list(a.notes) });
+      this.assessmentIds.set(shared, this.assessmentIds.size);
+      return shared;
+    });
   }
 
   /**
    * A small number per distinct device layout (the matcher's
    * `HostState.layout`), from a digest of everything the matcher reads.
    */
-  layout(devices: ReadonlyArray<DeviceReport & { assessment: Assignability }>): number {
-    const digest = createHash('sha256');
-    for (const d of devices) digest.update(JSON.stringify(d)).update('\n');
-    const key = digest.digest('base64');
+  layout(devices: ReadonlyArray<{ report: DeviceReport; assessment: Assignability; missing: boolean }>): number {
+    // Shared reports and assessments have numbers: the layout is the list of them.
+    let key = '';
+    for (const d of devices) {
+      const r = this.reportIds.get(d.report);
+      const a = this.assessmentIds.get(d.assessment);
+      // A value the full tables did not take: this layout is not shared.
+      if (r === undefined || a === undefined) return this.nextLayout++;
+      key += `${r}.${a}${d.missing ? 'm' : ''},`;
+    }
     let id = this.layouts.get(key);
     if (id === undefined) {
       // Past the limit every new layout gets its own number: still correct, only not shared.
@@ -71,8 +83,19 @@ export class Interner {
     return id;
   }
 
-  /** A report whose every field is shared where another host reported the same. */
+  /**
+   * The shared copy of a report (frozen), whose every field is shared too
+   * where other devices reported the same.
+   */
   report(r: DeviceReport): DeviceReport {
+    return this.shared(this.reports, JSON.stringify(r), () => {
+      const shared = Object.freeze(this.fields(r));
+      this.reportIds.set(shared, this.reportIds.size);
+      return shared;
+    });
+  }
+
+  private fields(r: DeviceReport): DeviceReport {
     return {
       address: this.str(r.address),
       shortAddress: this.str(r.shortAddress),
