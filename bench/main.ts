@@ -22,7 +22,9 @@
  *               root with 256 reported devices, repeated after a warm-up.
  * Options: --quick, --scenario NAME (repeatable), --hosts N (place: one size
  * instead of two), --devices D, --vms M, --concurrency C (place: submissions
- * in flight, default 8), --clients C, --streams P,
+ * in flight, default 8), --sweep C1,C2 (place: more phases at these levels
+ * after the main one, at the largest size; default 1,32, quick none),
+ * --clients C, --streams P,
  * --rest-hosts N, --rest-ops N, --interval-ms N, --changed-fraction F,
  * --rescans N. BENCH_SERVER_LOG=warn shows the rest scenario's server log.
  * No thresholds anywhere: the numbers are for people to read.
@@ -72,6 +74,7 @@ async function main(argv: string[]): Promise<void> {
       vms: { type: 'string' },
       clients: { type: 'string' },
       concurrency: { type: 'string' },
+      sweep: { type: 'string' },
       streams: { type: 'string' },
       'rest-hosts': { type: 'string' },
       'rest-ops': { type: 'string' },
@@ -104,6 +107,7 @@ async function main(argv: string[]): Promise<void> {
         releaseEvery: 3,
         liveVmsPerHost: 2,
         concurrency: intOption(values.concurrency, 'concurrency', 8),
+        sweepConcurrency: values.sweep === undefined ? (quick ? [] : [1, 32]) : values.sweep.split(',').filter(Boolean).map((v) => intOption(v, 'sweep', 1)),
       }),
     rest: () =>
       runRest({

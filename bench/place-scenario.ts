@@ -13,7 +13,7 @@
  */
 import { silentLogger, systemClock } from '../common/index.js';
 import { Scheduler, openSqliteDatabase, parseJsonSpec, type VmSpec } from '../scheduler/index.js';
-import { generateHost, hostName, templateBody } from './cluster-gen.js';
+import { TEMPLATES, generateHost, hostName, templateBody } from './cluster-gen.js';
 import { Latencies, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface PlaceOptions {
@@ -27,6 +27,8 @@ export interface PlaceOptions {
   liveVmsPerHost: number;
   /** Submissions in flight at once (a burst of requests; group commit batches them). */
   concurrency: number;
+  /** More phases at these levels after the main one, at the largest size (`sweep` in the line). */
+  sweepConcurrency: number[];
 }
 
 export interface PlaceRun {
@@ -41,6 +43,10 @@ export interface PlaceRun {
   /** Placements per second of wall time while `concurrency` submitters run. */
   ops_per_s: number;
   concurrency: number;
+  /** Templates placed once before measuring, and the slowest of those (cold matcher caches). */
+  warmup_templates: number;
+  cold_max_ms: number;
+  sweep: Array<{ concurrency: number; ops_per_s: number; p50_ms: number; p99_ms: number; mean_ms: number; max_ms: number }>;
   p50_ms: number;
   p99_ms: number;
   mean_ms: number;
@@ -62,7 +68,7 @@ export interface PlaceRun {
 
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
-export async function placeRun(hosts: number, devicesPerHost: number, vms: number, releaseEvery: number, liveVmsPerHost: number, concurrency: number): Promise<PlaceRun> {
+export async function placeRun(hosts: number, devicesPerHost: number, vms: number, releaseEvery: number, liveVmsPerHost: number, concurrency: number, sweepConcurrency: number[] = []): Promise<PlaceRun> {
   const started = now();
   const sampler = new RssSampler();
   const tmp = tempDir('place');
@@ -100,63 +106,36 @@ export async function placeRun(hosts: number, devicesPerHost: number, vms: numbe
     const specs: VmSpec[] = [];
     for (let i = 0; i < vms; i++) specs.push(parseJsonSpec(templateBody(i)));
 
-    progress(`place: submitting ${vms} VMs (release the oldest every ${releaseEvery || '∞'} and above ${liveVmsPerHost * hosts} live)`);
-    const submit = new Latencies();
-    const perTemplate = new Map<string, Latencies>();
-    const release = new Latencies();
+    // Warm-up, not measured: the first VM of each template makes the matcher
+    // work out every host for that shape (see cold_max_ms), once per process.
+    const warm = new Latencies();
+    const seen = new Set<string>();
+    for (let i = 0; i < vms && seen.size < TEMPLATES.length; i++) {
+      const template = specs[i]!.name.replace(/^vm-\d+-/, '');
+      if (seen.has(template)) continue;
+      seen.add(template);
+      const t0 = now();
+      const vm = await scheduler.submit({ ...specs[i]!, name: `warmup-${template}` });
+      warm.add(now() - t0);
+      await scheduler.release(vm.id);
+    }
+    progress(`place: warm-up placed ${warm.count} templates once, slowest ${round(warm.summary().max)} ms`);
+
     const live: number[] = [];
-    let placed = 0;
-    let pending = 0;
-    let firstPendingReason: string | null = null;
-    const vmStep = Math.max(1, Math.floor(vms / 10));
+    const phase = (c: number) => submitPhase(scheduler!, specs, c, live, { hosts, devices: hosts * devicesPerHost, releaseEvery, liveVmsPerHost });
+    progress(`place: submitting ${vms} VMs, ${concurrency} in flight (release the oldest every ${releaseEvery || '∞'} and above ${liveVmsPerHost * hosts} live)`);
     const submitMark = monotonicUs();
-    const submitStart = now();
-    // Stopped by hand (a 10k-host run can take long): print the placements measured so far.
-    const removeHook = onInterrupt(() => {
-      const s = submit.summary();
-      emit({
-        scenario: 'place', partial: true, hosts, devices: hosts * devicesPerHost, ops: s.count,
-        ops_per_s: round(s.count === 0 ? 0 : (s.count * 1000) / (now() - submitStart), 1), p50_ms: s.p50, p99_ms: s.p99, rss_mb: rssMb(),
-        mean_ms: s.mean, max_ms: s.max, placed, pending, releases: release.count, ingest_ms: round(ingestMs, 1),
-        ingest_hosts_per_s: round((hosts * 1000) / ingestMs, 1), rss_after_ingest_mb: rssAfterIngest, heap_used_mb: heapUsedMb(),
-      });
-    });
-    const sched = scheduler;
-    let next = 0;
-    // `concurrency` submitters, as a burst of requests arrives: each submits,
-    // and releases the oldest live VM when its turn says so, then goes on.
-    const worker = async () => {
-      while (next < vms) {
-        const i = next++;
-        const t0 = now();
-        const vm = await sched.submit(specs[i]!);
-        const ms = now() - t0;
-        submit.add(ms);
-        const template = specs[i]!.name.replace(/^vm-\d+-/, '');
-        if (!perTemplate.has(template)) perTemplate.set(template, new Latencies());
-        perTemplate.get(template)!.add(ms);
-        if (vm.state === 'pending') {
-          pending++;
-          firstPendingReason ??= `${vm.name}: ${vm.pendingReasons.slice(0, 2).map((r) => `${r.host ?? '-'} ${r.reason}`).join('; ')}`;
-        } else {
-          placed++;
-          live.push(vm.id);
-        }
-        let toRelease = releaseEvery > 0 && (i + 1) % releaseEvery === 0 ? 1 : 0;
-        toRelease = Math.max(toRelease, live.length - liveVmsPerHost * hosts);
-        for (; toRelease > 0 && live.length > 0; toRelease--) {
-          const t1 = now();
-          await sched.release(live.shift()!);
-          release.add(now() - t1);
-        }
-        if ((i + 1) % vmStep === 0) progress(`place: ${i + 1}/${vms} VMs, p50 ${round(submit.percentile(50))} ms, rss ${rssMb()} MB`);
-      }
-    };
-    await Promise.all(Array.from({ length: concurrency }, worker));
-    const submitWall = now() - submitStart;
-    removeHook();
+    const main = await phase(concurrency);
     const endMark = monotonicUs();
+    const sweep = [];
+    for (const c of sweepConcurrency) {
+      progress(`place: again with ${c} in flight`);
+      const r = await phase(c);
+      const rs = r.submit.summary();
+      sweep.push({ concurrency: c, ops_per_s: round((rs.count * 1000) / r.wallMs, 1), p50_ms: rs.p50, p99_ms: rs.p99, mean_ms: rs.mean, max_ms: rs.max });
+    }
     await scheduler.settled();
+    const { submit, release, perTemplate, placed, pending, firstPendingReason, wallMs: submitWall } = main;
     if (firstPendingReason) progress(`place: ${pending} VMs stayed pending, e.g. ${firstPendingReason}`);
     if (placed === 0) throw new Error(`no VM was placed: ${firstPendingReason}`);
 
@@ -172,6 +151,9 @@ export async function placeRun(hosts: number, devicesPerHost: number, vms: numbe
       ops: s.count,
       ops_per_s: round((s.count * 1000) / submitWall, 1),
       concurrency,
+      warmup_templates: warm.count,
+      cold_max_ms: round(warm.summary().max, 1),
+      sweep,
       ...submitReleaseFields(submit, release, placed, pending),
       rss_mb: rssMb(),
       rss_peak_mb: sampler.stop(),
@@ -190,10 +172,78 @@ export async function placeRun(hosts: number, devicesPerHost: number, vms: numbe
   }
 }
 
+interface PhaseResult {
+  submit: Latencies;
+  release: Latencies;
+  perTemplate: Map<string, Latencies>;
+  placed: number;
+  pending: number;
+  firstPendingReason: string | null;
+  wallMs: number;
+}
+
+/**
+ * `concurrency` submitters at once, as a burst of requests arrives: each
+ * submits, and releases the oldest live VM when its turn says so, then goes
+ * on. Stopped by hand (a 10k-host run takes long), it prints what it has.
+ */
+async function submitPhase(
+  scheduler: Scheduler,
+  specs: VmSpec[],
+  concurrency: number,
+  live: number[],
+  opts: { hosts: number; devices: number; releaseEvery: number; liveVmsPerHost: number },
+): Promise<PhaseResult> {
+  const r: PhaseResult = { submit: new Latencies(), release: new Latencies(), perTemplate: new Map(), placed: 0, pending: 0, firstPendingReason: null, wallMs: 0 };
+  const start = now();
+  const removeHook = onInterrupt(() => {
+    const s = r.submit.summary();
+    emit({
+      scenario: 'place', partial: true, hosts: opts.hosts, devices: opts.devices, concurrency, ops: s.count, ops_per_s: round(s.count === 0 ? 0 : (s.count * 1000) / (now() - start), 1),
+      p50_ms: s.p50, p99_ms: s.p99, mean_ms: s.mean, max_ms: s.max, placed: r.placed, pending: r.pending, releases: r.release.count, rss_mb: rssMb(), heap_used_mb: heapUsedMb(),
+    });
+  });
+  const step = Math.max(1, Math.floor(specs.length / 10));
+  let next = 0;
+  const worker = async () => {
+    while (next < specs.length) {
+      const i = next++;
+      const t0 = now();
+      const vm = await scheduler.submit(specs[i]!);
+      const ms = now() - t0;
+      r.submit.add(ms);
+      const template = specs[i]!.name.replace(/^vm-\d+-/, '');
+      if (!r.perTemplate.has(template)) r.perTemplate.set(template, new Latencies());
+      r.perTemplate.get(template)!.add(ms);
+      if (vm.state === 'pending') {
+        r.pending++;
+        r.firstPendingReason ??= `${vm.name}: ${vm.pendingReasons.slice(0, 2).map((x) => `${x.host ?? '-'} ${x.reason}`).join('; ')}`;
+      } else {
+        r.placed++;
+        live.push(vm.id);
+      }
+      let toRelease = opts.releaseEvery > 0 && (i + 1) % opts.releaseEvery === 0 ? 1 : 0;
+      toRelease = Math.max(toRelease, live.length - opts.liveVmsPerHost * opts.hosts);
+      for (; toRelease > 0 && live.length > 0; toRelease--) {
+        const t1 = now();
+        await scheduler.release(live.shift()!);
+        r.release.add(now() - t1);
+      }
+      if ((i + 1) % step === 0) progress(`place: ${i + 1}/${specs.length} VMs, p50 ${round(r.submit.percentile(50))} ms, rss ${rssMb()} MB`);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  r.wallMs = now() - start;
+  removeHook();
+  return r;
+}
+
 export async function runPlace(opts: PlaceOptions): Promise<ResultLine> {
   const runs: PlaceRun[] = [];
   for (const hosts of opts.sizes) {
-    const run = await placeRun(hosts, opts.devicesPerHost, opts.vms, opts.releaseEvery, opts.liveVmsPerHost, opts.concurrency);
+    // The other concurrency levels only at the largest size: one more ingest costs minutes.
+    const sweep = hosts === opts.sizes[opts.sizes.length - 1] ? opts.sweepConcurrency : [];
+    const run = await placeRun(hosts, opts.devicesPerHost, opts.vms, opts.releaseEvery, opts.liveVmsPerHost, opts.concurrency, sweep);
     progress(`place: ${hosts} hosts done: ${JSON.stringify(run)}`);
     runs.push(run);
   }
