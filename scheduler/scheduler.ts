@@ -401,6 +401,10 @@ export class Scheduler {
     this.drainQueued = true;
     void this.queue
       .run(async () => {
+        // A commit runs in microtasks and never lets the event loop read
+        // sockets: wait one turn, so requests already received (each parsed
+        // in its own I/O callback) join this batch instead of the next.
+        await new Promise((resolve) => setImmediate(resolve));
         this.drainQueued = false;
         const batch = this.inbox.splice(0, MAX_BATCH);
         try {
