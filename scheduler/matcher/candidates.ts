@@ -8,7 +8,7 @@ import type { CompiledPciRequest } from '../spec.js';
 import { deviceBlock, isFree } from './checkers.js';
 import type { CachedCandidates, HostView, IndexedDevice } from './host-index.js';
 import type { PlacementPlan, Scratch } from './plan.js';
-import { PlacementInputError, type HostState } from './types.js';
+import { PlacementInputError } from './types.js';
 
 /** `matchesDevice`, with a throw turned into a located input error. */
 export function matches(req: CompiledPciRequest, d: IndexedDevice, hostName: string): boolean {
