@@ -184,5 +184,8 @@ export class GroupCommit {
       else await vmStore.get(item.id).then(item.resolve, item.reject);
     }
     if (released.length > 0) hooks.released(released);
+    const placedCount = submits.filter((x) => x.host !== null).length;
+    logger.info({ placed: placedCount, pending: submits.length - placedCount, released: released.length }, 'batch committed');
+    for (const { vm } of submits) logger.debug({ vm: vm.id, state: vm.state, host: vm.host, devices: vm.devices.map((d) => d.address) }, 'VM stored');
   }
 }
