@@ -11,6 +11,8 @@
  *               ~15 snapshots/s a 500-host ingest alone takes ~35 s).
  *               `growth_10k_vs_1k` = mean cost per placement at the large
  *               size / at the small one; the small run is under `runs`.
+ *   match       the matcher alone (ClusterState.decide, no database) at
+ *               the same sizes: its cost and growth apart from the commit's.
  *   rest        POST /api/v1/vms through the real server (startServer on
  *               127.0.0.1:0) from C concurrent fetch clients (default 8);
  *               hosts registered via server.scheduler.probeSnapshot.
@@ -33,12 +35,13 @@
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { runPlace } from './place-scenario.js';
+import { runMatch } from './match-scenario.js';
 import { runRest } from './rest-scenario.js';
 import { runIngest } from './ingest-scenario.js';
 import { runProbeScan } from './probe-scan-scenario.js';
 import { now, progress, round, runInterruptHooks, setLineContext } from './stats.js';
 
-const SCENARIOS = ['place', 'rest', 'ingest', 'probe-scan'] as const;
+const SCENARIOS = ['place', 'match', 'rest', 'ingest', 'probe-scan'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 
 function intOption(value: string | undefined, name: string, fallback: number): number {
@@ -108,6 +111,13 @@ async function main(argv: string[]): Promise<void> {
         liveVmsPerHost: 2,
         concurrency: intOption(values.concurrency, 'concurrency', 8),
         sweepConcurrency: values.sweep === undefined ? (quick ? [] : [1, 32]) : values.sweep.split(',').filter(Boolean).map((v) => intOption(v, 'sweep', 1)),
+      }),
+    match: () =>
+      runMatch({
+        sizes: hosts !== null ? [hosts] : quick ? [20, 200] : [1000, 10_000],
+        devicesPerHost: devices,
+        vms: intOption(values.vms, 'vms', quick ? 100 : 3000),
+        releaseEvery: 3,
       }),
     rest: () =>
       runRest({

@@ -1,7 +1,8 @@
-/** Smoke test of the benchmark's plumbing: the probe-scan scenario at a tiny size, and its JSON line's shape. No timing assertions. */
+/** Smoke tests of the benchmark's plumbing: scenarios at tiny sizes, and their JSON lines' shape. No timing assertions. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProbeScan } from '../../bench/probe-scan-scenario.js';
+import { runMatch } from '../../bench/match-scenario.js';
 import { REQUIRED_FIELDS } from '../../bench/stats.js';
 
 test('probe-scan at a tiny size yields one well-formed result line', async () => {
@@ -16,4 +17,16 @@ test('probe-scan at a tiny size yields one well-formed result line', async () =>
     assert.equal(typeof parsed[field], 'number', field);
     assert.ok(Number.isFinite(parsed[field] as number) && (parsed[field] as number) >= 0, field);
   }
+});
+
+test('match at tiny sizes places VMs and reports growth between the sizes', async () => {
+  const line = await runMatch({ sizes: [3, 6], devicesPerHost: 32, vms: 20, releaseEvery: 3, print: false });
+  const parsed = JSON.parse(JSON.stringify(line)) as Record<string, unknown>;
+  for (const field of REQUIRED_FIELDS) assert.ok(field in parsed, `missing ${field}`);
+  assert.equal(parsed.scenario, 'match');
+  assert.equal(parsed.hosts, 6);
+  assert.equal(parsed.devices, 6 * 32);
+  assert.equal(parsed.ops, 20);
+  assert.equal(typeof parsed.growth_10k_vs_1k, 'number');
+  assert.deepEqual(parsed.growth_sizes, [3, 6]);
 });
