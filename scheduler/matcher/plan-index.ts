@@ -22,6 +22,8 @@ export class PlanIndex {
   /** Per position: its key now, NaN when it is in no bucket (offline, rejected). */
   keys = new Float64Array(0);
   private readonly buckets = new Map<number, Uint32Array>();
+  /** Positions per key: an empty bucket is skipped without reading its words. */
+  private readonly sizes = new Map<number, number>();
   private sortedKeys: number[] = [];
 
   /**
@@ -35,6 +37,7 @@ export class PlanIndex {
       this.rankVersion = cache.rankVersion;
       this.keys = new Float64Array(count).fill(NaN);
       this.buckets.clear();
+      this.sizes.clear();
       this.sortedKeys = [];
       for (let i = 0; i < count; i++) this.set(cache, i, keyOf(i));
     } else {
@@ -52,7 +55,10 @@ export class PlanIndex {
     const rank = cache.ranks[i]!;
     const word = rank >>> 5;
     const bit = 1 << (rank & 31);
-    if (!Number.isNaN(old)) this.buckets.get(old)![word]! &= ~bit;
+    if (!Number.isNaN(old)) {
+      this.buckets.get(old)![word]! &= ~bit;
+      this.sizes.set(old, this.sizes.get(old)! - 1);
+    }
     if (!Number.isNaN(key)) {
       let bucket = this.buckets.get(key);
       if (bucket === undefined) {
@@ -61,6 +67,7 @@ export class PlanIndex {
         this.sortedKeys.sort((a, b) => a - b);
       }
       bucket[word]! |= bit;
+      this.sizes.set(key, (this.sizes.get(key) ?? 0) + 1);
     }
     this.keys[i] = key;
   }
@@ -73,6 +80,7 @@ export class PlanIndex {
   *inOrder(cache: PlacementCache): Generator<{ pos: number; order: number }> {
     const count = this.count;
     for (const key of this.sortedKeys) {
+      if (this.sizes.get(key) === 0) continue;
       const bucket = this.buckets.get(key)!;
       for (let w = 0; w < bucket.length; w++) {
         let bits = bucket[w]!;
