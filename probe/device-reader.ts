@@ -1,9 +1,11 @@
 /**
- * Reads one PCI device directory. Split in two because the agent rescans every few
- * seconds: `readStaticInfo` covers what cannot change while the device exists (ids,
- * names, class, subsystem, revision, topology, SR-IOV capability, reset methods) and is
- * cached by the scanner; `readDynamicInfo` covers what binding, SR-IOV reconfiguration
- * or udev can change (driver, VFs, net interfaces, NUMA node, IOMMU group link).
+ * Reads one PCI device directory. Split because the agent rescans every few seconds:
+ * `readStaticInfo` covers what cannot change while the device exists (ids, names, class,
+ * subsystem, revision, topology, SR-IOV capability, reset methods) and is cached by the
+ * scanner; the small readers below cover one dynamic field each (IOMMU group, NUMA node,
+ * VFs, net/; the driver comes from driver-index.ts), so the scanner can re-read exactly
+ * what a change signal names.
+ * How often each one runs is the scanner's business (see scanner.ts).
  */
 import { basename, join, relative, sep } from 'node:path';
 import { existsSync, realpathSync } from 'node:fs';
@@ -13,33 +15,37 @@ import { addressSortKey, pcieRootFromPath, shortAddress } from './pci-address.js
 import { attrFile, closeAttr, parseHexAttr, parseIntAttr, type AttrFile, type SysfsReader } from './sysfs-reader.js';
 
 /**
- * What the per-scan reads need, prepared once per device: joined paths (path.join is not
- * free at 256 devices x every few seconds), descriptors kept open for the attributes, and
- * what the last scan saw, so the common case costs one syscall per item: a link that was
- * there is read directly, one that was not is only checked for (cheap when absent, and a
- * failed readlink is an exception, which is costly in V8).
+ * What the per-scan reads need, prepared once per device (joined paths, descriptors kept
+ * open for the attributes), and the last value seen of every dynamic field: the scanner
+ * re-reads only what a change signal or the refresh round robin says may have changed,
+ * and builds reports from these values.
  */
 export interface DeviceState {
-  driverPath: string;
   groupPath: string;
   netPath: string;
   virtfnPrefix: string;
-  numaNode: AttrFile;
+  numaNodeFile: AttrFile;
   sriovNumVfs: AttrFile | null;
-  hadDriver: boolean;
+  /** Bound driver (driver-index.ts), null when unbound. */
+  driver: string | null;
+  /** Whether the last read found an iommu_group link (absent ones are checked without a throw). */
   hadGroup: boolean;
   /** Last iommu_group link target and its group number. */
   groupLink: string | null;
   group: number | null;
-  /** Interface names the last scan found under net/. */
-  net: string[];
+  numaNode: number | null;
+  numVfs: number | null;
   /** VF addresses follow from the PF's SR-IOV capability and sriov_numvfs alone. */
-  virtfns: { numVfs: number; list: string[] } | null;
+  virtfns: string[];
+  /** sriov_numvfs value `virtfns` was read for; null = read them again. */
+  virtfnsFor: number | null;
+  /** Interface names under net/, when the scanner lists them per device (no sys/class/net). */
+  net: string[];
 }
 
 /** Releases the descriptors of a device that is gone or replaced. */
 export function closeDeviceState(state: DeviceState): void {
-  closeAttr(state.numaNode);
+  closeAttr(state.numaNodeFile);
   if (state.sriovNumVfs) closeAttr(state.sriovNumVfs);
 }
 
@@ -68,14 +74,6 @@ export interface StaticInfo extends DeviceNames, StaticReportFields {
    * and re-reading it costs a file read per device per scan.
    */
   resetMethods: string[];
-}
-
-export interface DynamicInfo {
-  driver: string | null;
-  numaNode: number | null;
-  numVfs: number | null;
-  virtfns: string[];
-  netInterfaces: string[];
 }
 
 function hexAttr(reader: SysfsReader, dir: string, name: string, digits: number): string {
@@ -125,18 +123,21 @@ export function readStaticInfo(
     identity,
     dir,
     state: {
-      driverPath: join(dir, 'driver'),
       groupPath: join(dir, 'iommu_group'),
       netPath: join(dir, 'net'),
       virtfnPrefix: join(dir, 'virtfn'),
-      numaNode: attrFile(join(dir, 'numa_node')),
+      numaNodeFile: attrFile(join(dir, 'numa_node')),
       sriovNumVfs: totalVfs !== null ? attrFile(join(dir, 'sriov_numvfs')) : null,
-      hadDriver: true,
+      driver: null,
+      // "Had" at first, so a new device costs one readlink (most devices have a group).
       hadGroup: true,
       groupLink: null,
       group: null,
+      numaNode: null,
+      numVfs: null,
+      virtfns: [],
+      virtfnsFor: null,
       net: [],
-      virtfns: null,
     },
     sortKey: addressSortKey(address),
     address,
@@ -178,53 +179,65 @@ function sameNet(reader: SysfsReader, st: DeviceState): boolean {
 }
 
 /**
- * The device's IOMMU group from its `iommu_group` link; null without one. Read on every
- * scan for every device (not only reported ones): group membership comes from these links.
- * A device can gain its group after boot (an IOMMU driver loaded as a module).
+ * The device's IOMMU group from its `iommu_group` link; null without one. Returns true
+ * when the group changed. A device can gain a group after boot (an IOMMU driver loaded as
+ * a module, or vfio's no-IOMMU mode at bind time).
  */
-export function readIommuGroup(reader: SysfsReader, info: StaticInfo): number | null {
-  const st = info.state;
+export function readIommuGroup(reader: SysfsReader, st: DeviceState): boolean {
   const link = st.hadGroup ? reader.readLinkExpected(st.groupPath) : reader.readLink(st.groupPath);
   st.hadGroup = link !== null;
-  if (link === null) return null;
-  if (link === st.groupLink) return st.group;
-  const n = parseIntAttr(lastPart(link));
-  if (n === null) reader.warn(st.groupPath, `unexpected link target ${link}`);
+  if (link === st.groupLink) return false;
   st.groupLink = link;
-  st.group = n;
-  return n;
+  const before = st.group;
+  if (link === null) {
+    st.group = null;
+  } else {
+    st.group = parseIntAttr(lastPart(link));
+    if (st.group === null) reader.warn(st.groupPath, `unexpected link target ${link}`);
+  }
+  return st.group !== before;
 }
 
-/** The rest of what can change while the device exists, for reported devices only. */
-export function readDynamicInfo(reader: SysfsReader, info: StaticInfo): DynamicInfo {
-  const st = info.state;
-  const driverLink = st.hadDriver ? reader.readLinkExpected(st.driverPath) : reader.readLink(st.driverPath);
-  st.hadDriver = driverLink !== null;
-  const driver = driverLink === null ? null : lastPart(driverLink);
-  const numa = parseCount(reader, st.numaNode.path, reader.readAttr(st.numaNode));
+/** Records the device's driver as the driver directories show it; true when the binding changed. */
+export function setDriver(st: DeviceState, driver: string | null): boolean {
+  if (driver === st.driver) return false;
+  st.driver = driver;
+  return true;
+}
 
-  let numVfs: number | null = null;
-  let virtfns: string[] = [];
-  if (st.sriovNumVfs !== null) {
-    numVfs = parseCount(reader, st.sriovNumVfs.path, reader.readAttr(st.sriovNumVfs));
-    if (st.virtfns !== null && st.virtfns.numVfs === numVfs) {
-      virtfns = st.virtfns.list;
-    } else if (numVfs !== null) {
-      // virtfnN exist for N < sriov_numvfs; reading them by index avoids listing the directory.
-      for (let i = 0; i < numVfs; i++) {
-        const link = reader.readLinkExpected(st.virtfnPrefix + i);
-        if (link !== null) virtfns.push(lastPart(link));
-      }
-      st.virtfns = virtfns.length === numVfs ? { numVfs, list: virtfns } : null;
-    }
-  }
+/** numa_node, through its kept-open descriptor; -1 (no NUMA) is reported as null. */
+export function readNumaNode(reader: SysfsReader, st: DeviceState): void {
+  const numa = parseCount(reader, st.numaNodeFile.path, reader.readAttr(st.numaNodeFile));
+  st.numaNode = numa === null || numa < 0 ? null : numa;
+}
 
-  // Network interfaces are created by a bound driver; without one there are none to list.
-  let netInterfaces: string[] = [];
-  if (driver !== null) {
-    netInterfaces = sameNet(reader, st) ? st.net : reader.listDir(st.netPath, true).sort();
-    st.net = netInterfaces;
+/** A PF's sriov_numvfs and, when the count differs from the last read, its virtfnN links. */
+export function readVfs(reader: SysfsReader, st: DeviceState): void {
+  if (st.sriovNumVfs === null) return;
+  const numVfs = parseCount(reader, st.sriovNumVfs.path, reader.readAttr(st.sriovNumVfs));
+  st.numVfs = numVfs;
+  if (numVfs === null) {
+    st.virtfns = [];
+    st.virtfnsFor = null;
+    return;
   }
-  // Copies: the cached arrays must not be shared with reports a caller may modify.
-  return { driver, numaNode: numa === null || numa < 0 ? null : numa, numVfs, virtfns: [...virtfns], netInterfaces: [...netInterfaces] };
+  if (numVfs === st.virtfnsFor) return;
+  const virtfns: string[] = [];
+  // virtfnN exist for N < sriov_numvfs; reading them by index avoids listing the directory.
+  for (let i = 0; i < numVfs; i++) {
+    const link = reader.readLinkExpected(st.virtfnPrefix + i);
+    if (link !== null) virtfns.push(lastPart(link));
+  }
+  st.virtfns = virtfns;
+  // A partial list (VFs still being created) is read again on the next scan.
+  st.virtfnsFor = virtfns.length === numVfs ? numVfs : null;
+}
+
+/**
+ * The interfaces under the device's own net/ directory, for hosts without sys/class/net.
+ * Network interfaces are created by a bound driver; without one there are none to list.
+ */
+export function readNetDir(reader: SysfsReader, st: DeviceState): void {
+  if (st.driver === null) st.net = [];
+  else if (!sameNet(reader, st)) st.net = reader.listDir(st.netPath, true).sort();
 }

@@ -11,11 +11,13 @@
  *   that cannot be read; scan() never throws for bad sysfs content: it logs a pino warning
  *   naming the file and reports the field empty (null, '' or []).
  * - Keep one scanner per host for repeated scans: it caches what cannot change while a
- *   device exists and re-reads the rest. A filter change needs a new scanner.
+ *   device exists, re-reads what a change signal points at, and re-reads everything else
+ *   within REFRESH_SCANS scans (the per-field guarantees are in scanner.ts). A filter
+ *   change needs a new scanner.
  * - pci.conf follows OpenNebula's semantics; see pci-filter.ts for the rules and the
  *   few deliberate differences.
  */
-export { createScanner, type Scanner, type ScannerOptions } from './scanner.js';
+export { createScanner, REFRESH_SCANS, type Scanner, type ScannerOptions } from './scanner.js';
 export {
   defaultFilter,
   loadFilterConfig,

@@ -136,6 +136,21 @@ export class SysfsReader {
     }
   }
 
+  /**
+   * Entry names of a directory that is normally there, in one call; null, without a
+   * warning, when it is absent (the caller has a fallback for that).
+   */
+  listDirIfPresent(path: string): string[] | null {
+    try {
+      const names = readdirSync(path);
+      this.ok(path);
+      return names;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.warn(path, 'cannot list directory', err);
+      return null;
+    }
+  }
+
   /** Entry names of a directory; [] when absent. Absence is warned about unless optional. */
   listDir(path: string, optional = false): string[] {
     if (optional && !existsSync(path)) return [];

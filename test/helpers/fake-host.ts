@@ -27,6 +27,9 @@
  * deviceDir(addr) (the real dir under sys/devices), writeDeviceFile(addr, relPath, text),
  * removeDeviceFile(addr, relPath), loadModule(name), unloadModule(name),
  * writeRoot(relPath, text), cleanup(). Writes rewrite files in place, as sysfs does.
+ * Network interfaces (`netInterfaces`, or any `net/IF/...` written with writeDeviceFile)
+ * get their `sys/class/net/IF` link, as the kernel makes one per interface; removing
+ * `net/IF` or `net` with removeDeviceFile, or the device, removes the links too.
  *
  * Device spec rules: `parent` is the upstream bridge/root port (omit for the root bus);
  * `sriovTotalVfs` makes a PF; a device with `physfn` is a VF of that PF (it sits next to
@@ -203,6 +206,7 @@ export function buildFakeHostSync(options: FakeHostOptions = {}): FakeHost {
   write(join(busPci, 'rescan'), '');
   mkdirSync(groupsDir, { recursive: true });
   mkdirSync(join(sys, 'class/iommu'), { recursive: true });
+  mkdirSync(join(sys, 'class/net'), { recursive: true });
   if (iommu) {
     const unit = cpuVendor === 'AuthenticAMD' ? 'ivhd0' : 'dmar0';
     mkdirSync(join(sys, 'devices/virtual/iommu', unit), { recursive: true });
@@ -234,6 +238,17 @@ export function buildFakeHostSync(options: FakeHostOptions = {}): FakeHost {
     const vfs = [...specs.values()].filter((s) => s.physfn === pf).map((s) => s.address).sort(compareAddr);
     vfs.forEach((vf, i) => link(join(pfDir, `virtfn${i}`), dirOf(vf)));
     write(join(pfDir, 'sriov_numvfs'), `${vfs.length}\n`);
+  };
+
+  /** sys/class/net/IF links into the device's net/ (all of them, or only `ifname`'s) follow net/. */
+  const classNet = join(sys, 'class/net');
+  const linkNet = (address: string, ifname: string) => link(join(classNet, ifname), join(dirOf(address), 'net', ifname));
+  const unlinkNet = (address: string, ifname?: string) => {
+    const netDir = join(dirOf(address), 'net');
+    for (const name of ifname === undefined ? readdirSync(classNet) : [ifname]) {
+      const p = join(classNet, name);
+      if (isLink(p) && join(classNet, readlinkSync(p)) === join(netDir, name)) unlinkSync(p);
+    }
   };
 
   const writeGroupRegions = (group: number) => {
@@ -294,7 +309,10 @@ export function buildFakeHostSync(options: FakeHostOptions = {}): FakeHost {
         write(join(dir, 'sriov_numvfs'), '0\n');
         write(join(dir, 'sriov_drivers_autoprobe'), '1\n');
       }
-      for (const ifname of spec.netInterfaces ?? []) write(join(dir, 'net', ifname, 'address'), '02:00:00:00:00:01\n');
+      for (const ifname of spec.netInterfaces ?? []) {
+        write(join(dir, 'net', ifname, 'address'), '02:00:00:00:00:01\n');
+        linkNet(spec.address, ifname);
+      }
       link(join(busPci, 'devices', spec.address), dir);
       if (spec.iommuGroup !== undefined && spec.iommuGroup !== null) {
         const g = join(groupsDir, String(spec.iommuGroup));
@@ -315,6 +333,7 @@ export function buildFakeHostSync(options: FakeHostOptions = {}): FakeHost {
       for (const s of [...specs.values()]) if (s.physfn === address || (s.parent === address && !s.physfn)) if (specs.has(s.address)) host.removeDevice(s.address);
       if (spec.driver) host.bindDriver(address, null);
       rmSync(join(busPci, 'devices', address), { force: true });
+      unlinkNet(address);
       if (spec.iommuGroup !== undefined && spec.iommuGroup !== null) {
         const g = join(groupsDir, String(spec.iommuGroup));
         rmSync(join(g, 'devices', address), { force: true });
@@ -344,8 +363,12 @@ export function buildFakeHostSync(options: FakeHostOptions = {}): FakeHost {
     deviceDir: dirOf,
     writeDeviceFile(address, name, text) {
       write(join(dirOf(address), name), text);
+      const ifname = /^net\/([^/]+)\//.exec(name)?.[1];
+      if (ifname !== undefined) linkNet(address, ifname);
     },
     removeDeviceFile(address, name) {
+      if (name === 'net' || name === 'net/') unlinkNet(address);
+      else if (/^net\/[^/]+\/?$/.test(name)) unlinkNet(address, name.split('/')[1]!);
       rmSync(join(dirOf(address), name), { force: true, recursive: true });
     },
     loadModule(name) {

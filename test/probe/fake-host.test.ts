@@ -1,7 +1,7 @@
 /** The fake host's layout is a contract for every end-to-end test: check it is kernel-like. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildFakeHost, sriovNicHost } from '../helpers/fake-host.js';
 
@@ -51,4 +51,19 @@ test('bad specs are refused', async (t) => {
   assert.throws(() => host.addDevice({ address: '0000:01:00.0', vendor: '10de', device: '1b80', class: '0300000' }), /class/);
   assert.throws(() => host.addDevice({ address: '0000:01:00.0', vendor: '10de', device: '1b80', class: '030000', parent: '0000:00:01.0' }), /no device/);
   await assert.rejects(buildFakeHost({ devices: [{ address: '0000:01:00.1', vendor: '15b3', device: '1018', class: '020000', physfn: '0000:01:00.0' }] }), /PF missing/);
+});
+
+test('network interfaces are linked from sys/class/net, and unlinked with their directory or device', async (t) => {
+  const host = await sriovNicHost();
+  t.after(() => host.cleanup());
+  const classNet = join(host.root, 'sys/class/net');
+  assert.equal(readlinkSync(join(classNet, 'enp65s0f0np0')), '../../devices/pci0000:40/0000:40:01.1/0000:41:00.0/net/enp65s0f0np0');
+  host.writeDeviceFile('0000:41:00.4', 'net/eth0/address', '02:00:00:00:00:09\n');
+  assert.equal(realpathSync(join(classNet, 'eth0')), realpathSync(join(host.deviceDir('0000:41:00.4'), 'net/eth0')));
+  host.removeDeviceFile('0000:41:00.4', 'net/eth0');
+  assert.ok(!existsSync(join(classNet, 'eth0')));
+  host.removeDeviceFile('0000:41:00.1', 'net');
+  assert.ok(!existsSync(join(classNet, 'enp65s0f1np1')));
+  host.removeDevice('0000:41:00.0');
+  assert.deepEqual(readdirSync(classNet), []);
 });
