@@ -1,27 +1,10 @@
 /** One scanner, many scans: what can change between scans must show up in the next one. */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DeviceReport, HostReport } from '../../common/index.js';
-import { createScanner, REFRESH_SCANS, type Scanner } from '../../probe/index.js';
-import { gpuHostSharedGroup, gpuHostSplitGroups, sriovNicHost, type FakeHost } from '../helpers/fake-host.js';
+import { REFRESH_SCANS } from '../../probe/index.js';
+import { find, scansUntil, setup } from '../helpers/rescan.js';
+import { gpuHostSharedGroup, gpuHostSplitGroups, sriovNicHost } from '../helpers/fake-host.js';
 
-async function setup(t: TestContext, build: Promise<FakeHost>): Promise<{ host: FakeHost; scanner: Scanner }> {
-  const host = await build;
-  const scanner = createScanner({ hostRoot: host.root, hostName: 'h' });
-  t.after(async () => {
-    scanner.close();
-    await host.cleanup();
-  });
-  return { host, scanner };
-}
-
-const find = (r: HostReport, address: string): DeviceReport | undefined => r.devices.find((d) => d.address === address);
-
-/** Scans until `done` holds; how many scans that took, Infinity if more than `max`. */
-function scansUntil(scanner: Scanner, done: (r: HostReport) => boolean, max = REFRESH_SCANS): number {
-  for (let n = 1; n <= max; n++) if (done(scanner.scan())) return n;
-  return Infinity;
-}
 
 test('driver bind, unbind and rebind are seen on the next scan', async (t) => {
   const { host, scanner } = await setup(t, gpuHostSharedGroup());
