@@ -100,11 +100,13 @@ async function main(argv: string[]): Promise<void> {
   if (!(changedFraction >= 0 && changedFraction <= 1)) throw new UsageError('--changed-fraction must be between 0 and 1');
   const hosts = values.hosts === undefined ? null : intOption(values.hosts, 'hosts', 0);
   if (hosts === 0) throw new UsageError('--hosts must be at least 1');
+  // place and match run at the same sizes, so their growth figures compare.
+  const sizes = hosts !== null ? [hosts] : quick ? [20, 200] : [1000, 10_000];
 
   const runs: Record<ScenarioName, () => Promise<unknown>> = {
     place: () =>
       runPlace({
-        sizes: hosts !== null ? [hosts] : quick ? [20, 200] : [1000, 10_000],
+        sizes,
         devicesPerHost: devices,
         vms: intOption(values.vms, 'vms', quick ? 100 : 2000),
         releaseEvery: 3,
@@ -114,7 +116,7 @@ async function main(argv: string[]): Promise<void> {
       }),
     match: () =>
       runMatch({
-        sizes: hosts !== null ? [hosts] : quick ? [20, 200] : [1000, 10_000],
+        sizes,
         devicesPerHost: devices,
         vms: intOption(values.vms, 'vms', quick ? 100 : 3000),
         releaseEvery: 3,
