@@ -3,20 +3,19 @@
  * transaction, with a fixed number of statements per batch however many VMs
  * it carries.
  *
- * Why raw statements in Prisma's batch transaction: Prisma 6's JS engine
- * compiles every typed query before running it (about 1 ms each on this
- * 2-vCPU VM, measured; Prisma 7.4 caches the plans, 6.19 does not). A
- * parameterised `$executeRaw` in a `$transaction([...])` batch costs about
- * 0.25 ms, half what it costs in an interactive transaction, and one
- * multi-row statement carries the whole batch. A batch transaction cannot
- * branch on results, so everything is decided before: VM ids come from the
- * caller (see `maxVmId`), and the host version check makes the statement
+ * Why raw statements on the driver adapter (db/direct-sql.ts): Prisma 6's
+ * client plans every query in Wasm before running it, about 1 ms for a typed
+ * query and 0.2 ms for a raw one on this 2-vCPU VM (measured; Prisma 7.4
+ * caches plans, 6.19 does not). The adapter runs the same statement in
+ * about 0.03 ms, and one multi-row statement carries the whole batch. The
+ * statements are decided before the transaction starts: VM ids come from
+ * the caller (see `maxVmId`), and the host version check makes a statement
  * itself fail (NOT NULL) when a host moved on, which rolls the batch back.
  * The statements are standard SQL with quoted identifiers, as PostgreSQL
  * reads them too. The guarantees stay in the schema: `Allocation.deviceId`
  * is unique, and so is `Vm.id`.
  */
-import { Prisma, type Db } from './db/index.js';
+import { Prisma, DirectSqlError, directSql, isConstraintViolation, type Db, type SqlResult, type SqlRow, type SqlStep } from './db/index.js';
 import { PlacementConflictError, toRecord, type VmRecord } from './vm-store.js';
 
 export interface NewVmRow {
@@ -54,50 +53,79 @@ export interface BatchWrite {
 /** Released VMs as they are now, with the host they left; VMs already released or unknown are absent. */
 export type Released = Array<{ vm: VmRecord; hostId: number | null }>;
 
-/** Row shape of `SELECT *` on "Vm" through the adapter. */
-type VmRow = Parameters<typeof toRecord>[0];
-
 export async function commitBatch(db: Db, write: BatchWrite, now: Date, hostName: (id: number | null) => string | null): Promise<Released> {
-  const statements: Array<Prisma.PrismaPromise<unknown>> = [];
+  const steps: SqlStep[] = [];
   let releasedAt = -1;
   // Releases first: a device freed by a release may be taken again by a
   // later submission in the same batch.
   if (write.releases.length > 0) {
     const ids = Prisma.join(write.releases);
-    statements.push(db.$executeRaw`DELETE FROM "Allocation" WHERE "vmId" IN (${ids})`);
-    if (write.releasesLeases) statements.push(db.$executeRaw`DELETE FROM "Lease" WHERE "vmId" IN (${ids})`);
+    steps.push({ sql: Prisma.sql`DELETE FROM "Allocation" WHERE "vmId" IN (${ids})` });
+    if (write.releasesLeases) steps.push({ sql: Prisma.sql`DELETE FROM "Lease" WHERE "vmId" IN (${ids})` });
     if (write.goneDevices.length > 0) {
-      statements.push(db.$executeRaw`DELETE FROM "Device" WHERE "missing" = true AND "id" IN (${Prisma.join(write.goneDevices)})`);
+      steps.push({ sql: Prisma.sql`DELETE FROM "Device" WHERE "missing" = true AND "id" IN (${Prisma.join(write.goneDevices)})` });
     }
-    releasedAt = statements.length;
-    statements.push(db.$queryRaw<VmRow[]>`
+    releasedAt = steps.length;
+    steps.push({
+      rows: true,
+      sql: Prisma.sql`
       UPDATE "Vm" SET "state" = 'released', "pendingReasons" = '[]', "updatedAt" = ${now}
-      WHERE "id" IN (${ids}) AND "state" <> 'released' RETURNING *`);
+      WHERE "id" IN (${ids}) AND "state" <> 'released' RETURNING *`,
+    });
   }
-  const hostStatement = bumpHosts(db, write);
-  if (hostStatement) statements.push(hostStatement);
+  const hostStep = bumpHosts(write);
+  if (hostStep) steps.push({ sql: hostStep });
   if (write.vms.length > 0) {
     const values = write.vms.map((v) => Prisma.sql`(${v.id}, ${v.name}, ${v.state}, ${v.hostId}, ${v.template}, ${v.devices}, ${v.pendingReasons}, ${now}, ${now})`);
-    statements.push(db.$executeRaw`
+    steps.push({
+      sql: Prisma.sql`
       INSERT INTO "Vm" ("id", "name", "state", "hostId", "template", "devices", "pendingReasons", "createdAt", "updatedAt")
-      VALUES ${Prisma.join(values)}`);
+      VALUES ${Prisma.join(values)}`,
+    });
   }
   if (write.allocations.length > 0) {
     const values = write.allocations.map((a) => Prisma.sql`(${a.deviceId}, ${a.vmId}, ${a.request}, ${a.companion})`);
-    statements.push(db.$executeRaw`INSERT INTO "Allocation" ("deviceId", "vmId", "request", "companion") VALUES ${Prisma.join(values)}`);
+    steps.push({ sql: Prisma.sql`INSERT INTO "Allocation" ("deviceId", "vmId", "request", "companion") VALUES ${Prisma.join(values)}` });
   }
-  if (statements.length === 0) return [];
-  let results: unknown[];
+  if (steps.length === 0) return [];
+  let results: SqlResult[];
   try {
-    results = await db.$transaction(statements);
+    results = await directSql(db).transaction(steps);
   } catch (err) {
-    if (err instanceof Prisma.PrismaClientKnownRequestError) {
-      throw new PlacementConflictError(`batch refused by the database (${err.code}): ${err.message.split('\n').pop()}`, { cause: err });
+    if (err instanceof DirectSqlError && isConstraintViolation(err)) {
+      throw new PlacementConflictError(`batch refused by the database (${err.code}): ${err.message}`, { cause: err });
     }
     throw err;
   }
   if (releasedAt === -1) return [];
-  return (results[releasedAt] as VmRow[]).map((row) => ({ vm: toRecord({ ...row, host: nameOf(hostName, row.hostId) }), hostId: row.hostId }));
+  return (results[releasedAt] as SqlRow[]).map((row) => {
+    const vm = vmFromRow(row, hostName);
+    return { vm, hostId: row.hostId === null ? null : Number(row.hostId) };
+  });
+}
+
+/** A `RETURNING *` row of "Vm" as the adapter hands it over (integers may be strings, dates ISO text). */
+function vmFromRow(row: SqlRow, hostName: (id: number | null) => string | null): VmRecord {
+  const hostId = row.hostId === null ? null : Number(row.hostId);
+  return toRecord({
+    id: Number(row.id),
+    name: String(row.name),
+    state: String(row.state),
+    hostId,
+    template: String(row.template),
+    devices: String(row.devices),
+    nics: String(row.nics),
+    pendingReasons: String(row.pendingReasons),
+    lastError: row.lastError === null ? null : String(row.lastError),
+    createdAt: toDate(row.createdAt),
+    updatedAt: toDate(row.updatedAt),
+    host: nameOf(hostName, hostId),
+  });
+}
+
+function toDate(value: unknown): Date {
+  if (value instanceof Date) return value;
+  return new Date(typeof value === 'bigint' ? Number(value) : (value as string | number));
 }
 
 /**
@@ -105,12 +133,12 @@ export async function commitBatch(db: Db, write: BatchWrite, now: Date, hostName
  * be at the version the placement saw; if not, the CASE yields NULL, the NOT
  * NULL column refuses it and the whole batch rolls back.
  */
-function bumpHosts(db: Db, write: BatchWrite): Prisma.PrismaPromise<number> | null {
+function bumpHosts(write: BatchWrite): Prisma.Sql | null {
   const ids = [...write.placedOn.map((h) => h.id), ...write.freedOn];
   if (ids.length === 0) return null;
   const current = write.placedOn.map((h) => Prisma.sql`("id" = ${h.id} AND "allocVersion" = ${h.expected})`);
   if (write.freedOn.length > 0) current.push(Prisma.sql`"id" IN (${Prisma.join(write.freedOn)})`);
-  return db.$executeRaw`
+  return Prisma.sql`
     UPDATE "Host" SET "allocVersion" = CASE WHEN ${Prisma.join(current, ' OR ')} THEN "allocVersion" + 1 ELSE NULL END
     WHERE "id" IN (${Prisma.join(ids)})`;
 }

@@ -10,6 +10,8 @@ import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaClient } from '../../gen/prisma/client.js';
 import type { Logger } from '../../common/index.js';
 import { migrateSqlite, readMigrations } from './migrate.js';
+import { startCheckpointer } from './checkpointer.js';
+import { adapterSql, capturingFactory, registerDirectSql } from './direct-sql.js';
 
 export type Db = InstanceType<typeof PrismaClient>;
 export { Prisma } from '../../gen/prisma/client.js';
@@ -22,7 +24,7 @@ export interface OpenedDatabase {
   close(): Promise<void>;
 }
 
-export async function openSqliteDatabase(options: { dataDir: string; logger: Logger; migrationsDir?: string }): Promise<OpenedDatabase> {
+export async function openSqliteDatabase(options: { dataDir: string; logger: Logger; migrationsDir?: string; checkpointIntervalMs?: number }): Promise<OpenedDatabase> {
   mkdirSync(options.dataDir, { recursive: true });
   const file = path.join(options.dataDir, 'pcisched.db');
   const raw = new Database(file);
@@ -34,10 +36,29 @@ export async function openSqliteDatabase(options: { dataDir: string; logger: Log
   } finally {
     raw.close();
   }
-  const adapter = new PrismaBetterSQLite3({ url: file, timeout: 10000 });
-  const db = new PrismaClient({ adapter });
+  const captured = capturingFactory(new PrismaBetterSQLite3({ url: file, timeout: 10000 }));
+  const db = new PrismaClient({ adapter: captured.factory });
   await db.$connect();
+  registerDirectSql(db, adapterSql(captured.adapter()));
   // Prisma's sqlite adapter opens its own connection: same pragmas there.
   await db.$queryRawUnsafe('PRAGMA busy_timeout = 10000');
-  return { db, file, close: () => db.$disconnect() };
+  // The driver's WAL default is NORMAL, which a power loss can roll back
+  // past an acknowledged commit. FULL syncs the WAL on every commit: about
+  // 0.07 ms here, once per group-committed batch.
+  await db.$queryRawUnsafe('PRAGMA synchronous = FULL');
+  await db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 0');
+  const checkpointer = startCheckpointer({
+    file,
+    logger: options.logger,
+    intervalMs: options.checkpointIntervalMs,
+    onFailure: () => void db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 1000').catch(() => undefined),
+  });
+  return {
+    db,
+    file,
+    async close() {
+      await checkpointer.stop();
+      await db.$disconnect();
+    },
+  };
 }

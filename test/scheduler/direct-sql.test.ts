@@ -1,0 +1,173 @@
+/**
+ * The hot-path SQL (db/direct-sql.ts) and the WAL checkpointer, on real
+ * SQLite files: each of the three ways to run a transaction (the adapter's
+ * better-sqlite3 connection with kept statements, the generic adapter
+ * contract PostgreSQL uses, Prisma Client) commits all or nothing, reads
+ * RETURNING rows, and reports constraint violations by code.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
+import { silentLogger } from '../../common/index.js';
+import {
+  DirectSqlError, Prisma, adapterSql, capturingFactory, clientSql, directSql, isConstraintViolation, migrateSqlite, openSqliteDatabase,
+  readMigrations, startCheckpointer, MIGRATIONS_DIR, type DirectSql,
+} from '../../scheduler/db/index.js';
+import { PrismaClient } from '../../gen/prisma/client.js';
+
+const tempDir = () => mkdtempSync(path.join(tmpdir(), 'pcisched-sql-'));
+
+/** A migrated database file and a Prisma client over a captured adapter. */
+async function openClient(dir: string) {
+  const file = path.join(dir, 'pcisched.db');
+  const raw = new Database(file);
+  raw.pragma('journal_mode = WAL');
+  migrateSqlite(raw, readMigrations(MIGRATIONS_DIR), silentLogger());
+  raw.close();
+  const captured = capturingFactory(new PrismaBetterSQLite3({ url: file }));
+  const db = new PrismaClient({ adapter: captured.factory });
+  await db.$connect();
+  return { db, file, adapter: captured.adapter() };
+}
+
+const host = (name: string) => Prisma.sql`INSERT INTO "Host" ("name", "registeredAt") VALUES (${name}, ${new Date('2026-01-02T03:04:05Z')})`;
+
+async function exercise(sql: DirectSql, db: InstanceType<typeof PrismaClient>): Promise<void> {
+  const [inserted, rows] = await sql.transaction([
+    { sql: host('a') },
+    { sql: Prisma.sql`UPDATE "Host" SET "allocVersion" = "allocVersion" + ${2} WHERE "name" = ${'a'} RETURNING "name", "allocVersion"`, rows: true },
+  ]);
+  assert.equal(inserted, 1);
+  assert.deepEqual((rows as Array<Record<string, unknown>>).map((r) => [r.name, Number(r.allocVersion)]), [['a', 2]]);
+  // Prisma Client reads what was written, dates included.
+  const stored = await db.host.findUniqueOrThrow({ where: { name: 'a' } });
+  assert.equal(stored.registeredAt.toISOString(), '2026-01-02T03:04:05.000Z');
+
+  // A NOT NULL violation in the second statement undoes the first.
+  await assert.rejects(
+    sql.transaction([{ sql: host('b') }, { sql: Prisma.sql`UPDATE "Host" SET "allocVersion" = NULL WHERE "name" = ${'a'}` }]),
+    (err: unknown) => err instanceof DirectSqlError && isConstraintViolation(err),
+  );
+  assert.equal(await db.host.count({ where: { name: 'b' } }), 0);
+  // A unique violation is a constraint violation too; a syntax error is not.
+  await assert.rejects(sql.transaction([{ sql: host('a') }]), (err: unknown) => err instanceof DirectSqlError && isConstraintViolation(err));
+  await assert.rejects(sql.transaction([{ sql: Prisma.sql`UPDATE "Nope" SET "x" = 1` }]), (err: unknown) => err instanceof DirectSqlError && !isConstraintViolation(err));
+  // The connection is usable afterwards: the lock was released, no transaction is left open.
+  await sql.transaction([{ sql: host('c') }]);
+  assert.deepEqual((await db.host.findMany({ orderBy: { name: 'asc' } })).map((h) => h.name), ['a', 'c']);
+}
+
+test('direct SQL on the adapter connection: all or nothing, RETURNING rows, constraint codes', async () => {
+  const dir = tempDir();
+  const { db, adapter } = await openClient(dir);
+  try {
+    await exercise(adapterSql(adapter), db);
+  } finally {
+    await db.$disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the generic adapter contract (what PostgreSQL uses) behaves the same', async () => {
+  const dir = tempDir();
+  const { db, adapter } = await openClient(dir);
+  try {
+    // Without the driver's `client`, adapterSql takes the adapter-method path.
+    const generic = { provider: adapter.provider, startTransaction: (level?: string) => adapter.startTransaction(level) };
+    await exercise(adapterSql(generic), db);
+  } finally {
+    await db.$disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the Prisma Client fallback behaves the same', async () => {
+  const dir = tempDir();
+  const { db } = await openClient(dir);
+  try {
+    await exercise(clientSql(db), db);
+  } finally {
+    await db.$disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('interleaved direct and client transactions never see each other half-done', async () => {
+  const dir = tempDir();
+  const { db, adapter } = await openClient(dir);
+  const sql = adapterSql(adapter);
+  try {
+    const work: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 40; i++) {
+      work.push(sql.transaction([{ sql: host(`d${i}`) }, { sql: Prisma.sql`UPDATE "Host" SET "generation" = ${i} WHERE "name" = ${`d${i}`}` }]));
+      work.push(db.$transaction(async (tx) => {
+        const h = await tx.host.create({ data: { name: `c${i}`, registeredAt: new Date() } });
+        await tx.host.update({ where: { id: h.id }, data: { generation: i } });
+      }));
+    }
+    await Promise.all(work);
+    const hosts = await db.host.findMany();
+    assert.equal(hosts.length, 80);
+    for (const h of hosts) assert.equal(h.generation, Number(h.name.slice(1)), h.name);
+  } finally {
+    await db.$disconnect();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an opened database syncs every commit and leaves checkpoints to the worker, which keeps the WAL from growing', async () => {
+  const dir = tempDir();
+  const opened = await openSqliteDatabase({ dataDir: dir, logger: silentLogger(), checkpointIntervalMs: 50 });
+  try {
+    const pragma = async (name: string) => Number(Object.values((await opened.db.$queryRawUnsafe<Array<Record<string, unknown>>>(`PRAGMA ${name}`))[0]!)[0]);
+    assert.equal(await pragma('synchronous'), 2, 'FULL');
+    assert.equal(await pragma('wal_autocheckpoint'), 0);
+    const sql = directSql(opened.db);
+    const wal = `${opened.file}-wal`;
+    const fill = async (prefix: string) => {
+      for (let i = 0; i < 100; i++) {
+        await sql.transaction([{ sql: Prisma.sql`INSERT INTO "Host" ("name", "registeredAt", "facts") VALUES (${`${prefix}${i}`}, ${new Date()}, ${'x'.repeat(8000)})` }]);
+      }
+    };
+    await fill('a');
+    const first = statSync(wal).size;
+    assert.ok(first > 800_000, `WAL holds the first round (${first} bytes)`);
+    // Once the worker has copied every frame, the next writer starts the WAL
+    // over: the same amount again fits in the same file. Without checkpoints
+    // (autocheckpoint is off) the file would double.
+    await new Promise((r) => setTimeout(r, 400));
+    await fill('b');
+    const second = statSync(wal).size;
+    assert.ok(second < first * 1.5, `WAL reused: ${first} → ${second} bytes`);
+    assert.equal(await opened.db.host.count(), 200);
+  } finally {
+    await opened.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a checkpointer that cannot open its file reports the failure once', async () => {
+  const failures: Error[] = [];
+  // The worker is unreferenced: keep this test's event loop alive meanwhile.
+  const alive = setTimeout(() => undefined, 10_000);
+  const stopped = new Promise<void>((resolve) => {
+    const cp = startCheckpointer({
+      file: path.join(tempDir(), 'missing-dir', 'x.db'),
+      logger: silentLogger(),
+      onFailure: (err) => {
+        failures.push(err);
+        resolve();
+      },
+    });
+    void cp;
+  });
+  await stopped;
+  await new Promise((r) => setTimeout(r, 50));
+  clearTimeout(alive);
+  assert.equal(failures.length, 1);
+  assert.match(failures[0]!.message, /directory does not exist|unable to open|cannot open/i);
+});
