@@ -14,8 +14,10 @@
  *   match       the matcher alone (ClusterState.decide, no database) at
  *               the same sizes: its cost and growth apart from the commit's.
  *   rest        POST /api/v1/vms through the real server (startServer on
- *               127.0.0.1:0) from C concurrent fetch clients (default 8);
- *               hosts registered via server.scheduler.probeSnapshot.
+ *               127.0.0.1:0) from C concurrent node:http clients in a child
+ *               process (default 8), 1,000 hosts (quick 20), one untimed VM
+ *               per template first; hosts registered via
+ *               server.scheduler.probeSnapshot.
  *   ingest      P probe streams (default 2000, quick 100) over real gRPC from
  *               a child process on 8 channels to a real server: registration
  *               time, heartbeat ack p50/p99, changed snapshots, and whether
@@ -27,7 +29,8 @@
  * in flight, default 8), --sweep C1,C2 (place: more phases at these levels
  * after the main one, at the largest size; default 1,32, quick none),
  * --clients C, --streams P,
- * --rest-hosts N, --rest-ops N, --interval-ms N, --changed-fraction F,
+ * --rest-hosts N, --rest-ops N, --rest-release-every N (rest: DELETE the
+ * oldest VM every N-th submission; default 0, quick 3), --interval-ms N, --changed-fraction F,
  * --rescans N. BENCH_SERVER_LOG=warn shows the rest scenario's server log.
  * No thresholds anywhere: the numbers are for people to read.
  * Profiling: see bench/profile-top.ts.
@@ -81,6 +84,7 @@ async function main(argv: string[]): Promise<void> {
       streams: { type: 'string' },
       'rest-hosts': { type: 'string' },
       'rest-ops': { type: 'string' },
+      'rest-release-every': { type: 'string' },
       'interval-ms': { type: 'string' },
       'changed-fraction': { type: 'string' },
       rescans: { type: 'string' },
@@ -123,11 +127,14 @@ async function main(argv: string[]): Promise<void> {
       }),
     rest: () =>
       runRest({
-        hosts: intOption(values['rest-hosts'], 'rest-hosts', quick ? 20 : 200),
+        hosts: intOption(values['rest-hosts'], 'rest-hosts', quick ? 20 : 1000),
         devicesPerHost: devices,
         ops: intOption(values['rest-ops'], 'rest-ops', quick ? 100 : 2000),
         clients: intOption(values.clients, 'clients', 8),
-        releaseEvery: 3,
+        // Submissions only by default, on a cluster with room for all of them:
+        // the scenario is VM submissions. --rest-release-every N mixes in a
+        // DELETE of the oldest VM every N-th submission.
+        releaseEvery: intOption(values['rest-release-every'], 'rest-release-every', quick ? 3 : 0),
         liveVmsPerHost: 2,
       }),
     ingest: () =>

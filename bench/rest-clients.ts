@@ -1,13 +1,15 @@
 /**
  * The client side of the `rest` scenario, run as a child process (forked by
  * rest-scenario.ts) so the server under test has the event loop to itself,
- * as it would with remote clients. C concurrent fetch clients POST
+ * as it would with remote clients. C concurrent clients, each on its own
+ * keep-alive connection, POST
  * templates; every `releaseEvery`-th submission a client also DELETEs the
  * oldest live VM (and whenever more than `liveVmsPerHost` × hosts VMs are
- * live). Latencies go back to the parent in one message.
+ * live). One VM per template goes first, untimed (warm-up, as in `place`).
+ * Latencies go back to the parent in one message.
  */
-import http from 'node:http';
-import { templateBody } from './cluster-gen.js';
+import { KeepAliveClient } from './keepalive-client.js';
+import { TEMPLATES, templateBody } from './cluster-gen.js';
 
 export interface ClientsJob {
   base: string;
@@ -19,35 +21,17 @@ export interface ClientsJob {
 }
 
 export type ClientsResult =
-  | { type: 'done'; submitMs: number[]; releaseMs: number[]; placed: number; pending: number; wallMs: number }
+  | { type: 'done'; submitMs: number[]; releaseMs: number[]; placed: number; pending: number; wallMs: number; coldMaxMs: number; clientCpuMs: number }
   | { type: 'failed'; error: string };
 
-/**
- * node:http with a keep-alive agent, one socket per client: fetch (undici)
- * spends a few ms of CPU per request here, which capped the clients near
- * 300 requests/s, below what the server answers.
- */
-let agent = new http.Agent({ keepAlive: true });
-
-function call(method: string, url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, agent, headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        try {
-          resolve({ status: res.statusCode ?? 0, json: text ? (JSON.parse(text) as unknown) : null });
-        } catch (err) {
-          reject(new Error(`${method} ${url}: response is not JSON: ${text.slice(0, 200)}`, { cause: err }));
-        }
-      });
-      res.on('error', reject);
-    });
-    req.on('error', (err) => reject(new Error(`${method} ${url}: ${err.message}`, { cause: err })));
-    req.end(payload);
-  });
+/** One keep-alive connection per client (see keepalive-client.ts for why not node:http). */
+async function call(client: KeepAliveClient, method: string, url: URL, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const reply = await client.request(method, url.pathname, body === undefined ? undefined : JSON.stringify(body));
+  try {
+    return { status: reply.status, json: reply.body ? (JSON.parse(reply.body) as unknown) : null };
+  } catch (err) {
+    throw new Error(`${method} ${url.pathname}: response is not JSON: ${reply.body.slice(0, 200)}`, { cause: err });
+  }
 }
 
 async function run(job: ClientsJob): Promise<ClientsResult> {
@@ -57,12 +41,23 @@ async function run(job: ClientsJob): Promise<ClientsResult> {
   let next = 0;
   let placed = 0;
   let pending = 0;
+  const vmsUrl = new URL(`${job.base}/vms`);
+  const vmUrl = (id: number) => new URL(`${job.base}/vms/${id}`);
+  const connect = () => new KeepAliveClient(vmsUrl.hostname, Number(vmsUrl.port));
   const client = async (): Promise<void> => {
+    const conn = connect();
+    try {
+      await loop(conn);
+    } finally {
+      conn.close();
+    }
+  };
+  const loop = async (conn: KeepAliveClient): Promise<void> => {
     for (;;) {
       const i = next++;
       if (i >= job.ops) return;
       const t0 = performance.now();
-      const res = await call('POST', `${job.base}/vms`, templateBody(i));
+      const res = await call(conn, 'POST', vmsUrl, templateBody(i));
       submitMs.push(performance.now() - t0);
       if (res.status !== 201) throw new Error(`POST /vms → ${res.status}: ${JSON.stringify(res.json)}`);
       const vm = res.json as { id: number; state: string };
@@ -76,16 +71,30 @@ async function run(job: ClientsJob): Promise<ClientsResult> {
       for (; toRelease > 0 && live.length > 0; toRelease--) {
         const id = live.shift()!;
         const t1 = performance.now();
-        const del = await call('DELETE', `${job.base}/vms/${id}`);
+        const del = await call(conn, 'DELETE', vmUrl(id));
         releaseMs.push(performance.now() - t1);
         if (del.status !== 200) throw new Error(`DELETE /vms/${id} → ${del.status}: ${JSON.stringify(del.json)}`);
       }
     }
   };
-  agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(1, job.clients) });
+  // As in `place`: the first VM of each template shape works out every host
+  // for that shape, once per server process (coldMaxMs); not timed below.
+  let coldMaxMs = 0;
+  const warm = connect();
+  for (const t of TEMPLATES) {
+    const t0 = performance.now();
+    const res = await call(warm, 'POST', vmsUrl, { ...t, name: `warmup-${String(t.name)}` });
+    coldMaxMs = Math.max(coldMaxMs, performance.now() - t0);
+    if (res.status !== 201) throw new Error(`warm-up POST /vms → ${res.status}: ${JSON.stringify(res.json)}`);
+    await call(warm, 'DELETE', vmUrl((res.json as { id: number }).id));
+  }
+  warm.close();
   const start = performance.now();
+  const cpuAtStart = process.cpuUsage();
   await Promise.all(Array.from({ length: Math.max(1, job.clients) }, client));
-  return { type: 'done', submitMs, releaseMs, placed, pending, wallMs: performance.now() - start };
+  const wallMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpuAtStart);
+  return { type: 'done', submitMs, releaseMs, placed, pending, wallMs, coldMaxMs, clientCpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 process.once('message', (job: ClientsJob) => {

@@ -12,7 +12,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLogger, silentLogger } from '../common/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
-import { generateHost } from './cluster-gen.js';
+import { TEMPLATES, generateHost } from './cluster-gen.js';
 import type { ClientsJob, ClientsResult } from './rest-clients.js';
 import { Latencies, RssSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
@@ -53,7 +53,7 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
     const release = new Latencies();
     for (const ms of result.submitMs) submit.add(ms);
     for (const ms of result.releaseMs) release.add(ms);
-    const { placed, pending, wallMs } = result;
+    const { placed, pending, wallMs, coldMaxMs, clientCpuMs } = result;
 
     const s = submit.summary();
     const line: ResultLine = {
@@ -62,10 +62,15 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
       devices: opts.hosts * opts.devicesPerHost,
       ops: s.count,
       ops_per_s: round((s.count * 1000) / wallMs, 1),
+      requests_per_s: round(((s.count + release.count) * 1000) / wallMs, 1),
+      warmup_templates: TEMPLATES.length,
+      cold_max_ms: round(coldMaxMs, 1),
       ...submitReleaseFields(submit, release, placed, pending),
       rss_mb: rssMb(),
       rss_peak_mb: sampler.stop(),
       clients: opts.clients,
+      // CPU the load generator itself used, per request: it shares the machine with the server.
+      client_cpu_ms_per_request: round(clientCpuMs / Math.max(1, s.count + release.count), 3),
       wall_ms: round(wallMs, 1),
       host_registration: 'scheduler.probeSnapshot',
       ingest_ms: round(ingestMs, 1),
