@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import type { HostReport, Logger } from '../common/index.js';
+import type { DeviceReport, HostReport, Logger } from '../common/index.js';
 import {
   ProbeServiceClient,
   channelOptions,
@@ -55,6 +55,7 @@ export class ProbeAgent {
   private call: ClientDuplexStream<ConnectRequest, ConnectResponse> | null = null;
   private generation = 0;
   private lastReportJson = '';
+  private lastHostJson = '';
   private lastReport: HostReport | null = null;
   private timer: NodeJS.Timeout | null = null;
   private attempt = 0;
@@ -105,10 +106,17 @@ export class ProbeAgent {
       this.opts.logger.error({ err }, 'scan failed; keeping the previous report');
       return false;
     }
+    // The scanner hands back the same frozen device reports while nothing changed:
+    // compare those by identity and only the small host part by value.
+    const hostJson = JSON.stringify(report.host);
+    if (this.lastReport !== null && sameDevices(report.devices, this.lastReport.devices) && hostJson === this.lastHostJson) return false;
     const json = JSON.stringify(report);
-    if (json === this.lastReportJson) return false;
+    const changed = json !== this.lastReportJson;
+    // Kept even when equal by value, so the next identity check holds.
     this.lastReportJson = json;
+    this.lastHostJson = hostJson;
     this.lastReport = report;
+    if (!changed) return false;
     this.generation += 1;
     return true;
   }
@@ -216,4 +224,14 @@ export class ProbeAgent {
   private sendHeartbeat(call: ClientDuplexStream<ConnectRequest, ConnectResponse>): void {
     call.write({ body: { $case: 'heartbeat', value: { generation: this.generation } } });
   }
+}
+
+/**
+ * Whether two scans' device lists hold the very same frozen report objects, in order.
+ * Only frozen ones count: a source that changes its objects in place is compared by value.
+ */
+function sameDevices(a: readonly DeviceReport[], b: readonly DeviceReport[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] || !Object.isFrozen(a[i])) return false;
+  return true;
 }

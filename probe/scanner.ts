@@ -43,7 +43,7 @@
 import { realpathSync, statSync, type Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, silentLogger, type DeviceReport, type HostReport, type Logger } from '../common/index.js';
+import { ConfigError, silentLogger, type DeviceReport, type GroupMember, type HostReport, type Logger } from '../common/index.js';
 import { closeDeviceState, readIommuGroup, readNetDir, readNumaNode, readStaticInfo, readVfs, setDriver, type DeviceState, type StaticInfo } from './device-reader.js';
 import { DriverIndex } from './driver-index.js';
 import { GroupIndex } from './group-index.js';
@@ -83,8 +83,9 @@ export interface Scanner {
   readonly pciIdsPath: string | null;
   /**
    * Reads the host: what changed since the last scan, per the guarantees above. A new
-   * report object on every call. Never throws for bad sysfs content: it logs and reports
-   * what it can.
+   * HostReport on every call; its device reports are frozen and are the same objects as
+   * the last scan's for devices where nothing changed. Never throws for bad sysfs
+   * content: it logs and reports what it can.
    */
   scan(): HostReport;
   /**
@@ -109,10 +110,12 @@ interface Cached {
   readonly reported: boolean;
   /** Scan generation that last read the device's dynamic fields. */
   checked: number;
+  /** The last report built for it (frozen), returned again while nothing in it changed. */
+  last: DeviceReport | null;
 }
 
 function cached(info: StaticInfo, reported: boolean, checked: number): Cached {
-  return { address: info.address, class: info.class, sortKey: info.sortKey, info, state: info.state, reported, checked };
+  return { address: info.address, class: info.class, sortKey: info.sortKey, info, state: info.state, reported, checked, last: null };
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
@@ -123,8 +126,24 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 
 const bySortKey = (a: Cached, b: Cached) => a.sortKey - b.sortKey || compareAddresses(a.address, b.address);
 
-/** A caller's own copy of a cached array (most are empty: a literal is cheaper than slice()). */
-const copy = <T>(a: readonly T[]): T[] => (a.length === 0 ? [] : a.slice());
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+const NO_MEMBERS: readonly Cached[] = Object.freeze([]);
+
+/** A report's array, frozen; typed mutable because DeviceReport is the wire shape. */
+const frozen = <T>(a: T[]): T[] => Object.freeze(a) as T[];
+
+/** Whether a report's group members are still `members` without the device itself. */
+function sameMembers(reported: readonly GroupMember[], members: readonly Cached[], self: Cached): boolean {
+  if (members.length <= 1) return reported.length === 0;
+  if (reported.length !== members.length - 1) return false;
+  let i = 0;
+  for (const m of members) {
+    if (m === self) continue;
+    const r = reported[i++]!;
+    if (r.address !== m.address || r.class !== m.class) return false;
+  }
+  return true;
+}
 
 function openPciIds(hostRoot: string, explicit: string | undefined, logger: Logger): PciIds | null {
   if (explicit !== undefined) {
@@ -300,12 +319,34 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     if (!net.available) readNetDir(reader, c.state);
   };
 
+  /**
+   * The device's report: the previous one while every field still holds, else a new one.
+   * Reports are frozen and shared between scans: a steady rescan allocates no reports (the
+   * young-generation GCs that fresh ones caused were the rescan's p99), and the agent tells
+   * an unchanged scan by identity.
+   */
   const report = (c: Cached): DeviceReport => {
-    const s = c.info;
     const st = c.state;
     const group = groupOf(c);
     const g = groups.get(group);
-    return {
+    const netInterfaces = st.driver === null ? NO_STRINGS : net.available ? net.of(c.address) : st.net;
+    const regions = g === undefined || g.types === null ? NO_STRINGS : g.types;
+    const last = c.last;
+    if (
+      last !== null &&
+      last.numaNode === st.numaNode &&
+      last.iommuGroup === group &&
+      last.driver === st.driver &&
+      last.numVfs === st.numVfs &&
+      sameList(last.virtfns, st.virtfns) &&
+      sameList(last.netInterfaces, netInterfaces) &&
+      sameList(last.groupReservedRegions, regions) &&
+      sameMembers(last.groupMembers, g === undefined ? NO_MEMBERS : g.members, c)
+    ) {
+      return last;
+    }
+    const s = c.info;
+    const built: DeviceReport = {
       address: s.address,
       shortAddress: s.shortAddress,
       vendor: s.vendor,
@@ -321,19 +362,21 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       subsystemName: s.subsystemName,
       numaNode: st.numaNode,
       iommuGroup: group,
-      groupMembers: g === undefined || g.members.length === 1 ? [] : g.members.filter((m) => m !== c).map((m) => ({ address: m.address, class: m.class })),
+      groupMembers: frozen(g === undefined || g.members.length === 1 ? [] : g.members.filter((m) => m !== c).map((m) => Object.freeze({ address: m.address, class: m.class }))),
       driver: st.driver,
       sriov: s.sriov,
       physfn: s.physfn,
       numVfs: st.numVfs,
       totalVfs: s.totalVfs,
-      // Copies: cached arrays must not be shared with reports a caller may modify.
-      virtfns: copy(st.virtfns),
-      netInterfaces: st.driver === null ? [] : copy(net.available ? net.of(s.address) : st.net),
+      // Copies: the scanner's own arrays change in place; a report never does.
+      virtfns: frozen(st.virtfns.slice()),
+      netInterfaces: frozen(netInterfaces.slice()),
       pcieRoot: s.pcieRoot,
-      resetMethods: copy(s.resetMethods),
-      groupReservedRegions: g === undefined || g.types === null ? [] : copy(g.types),
+      resetMethods: frozen(s.resetMethods.slice()),
+      groupReservedRegions: frozen(regions.slice()),
     };
+    c.last = Object.freeze(built) as DeviceReport;
+    return c.last;
   };
 
   return {

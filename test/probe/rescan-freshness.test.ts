@@ -185,15 +185,25 @@ test('reserved_regions rewritten under the same membership: seen within the refr
   assert.ok(scansUntil(scanner, (r) => find(r, '0000:01:00.0')?.groupReservedRegions.join() === 'direct,msi') <= REFRESH_SCANS);
 });
 
-test('unchanged rescans: equal reports, fresh objects every time', async (t) => {
-  const { scanner } = await setup(t, sriovNicHost());
+test('unchanged rescans: equal reports that share their frozen device reports; a change makes a new one for that device only', async (t) => {
+  const { host, scanner } = await setup(t, sriovNicHost());
   const first = scanner.scan();
   for (let i = 0; i < REFRESH_SCANS + 1; i++) {
     const again = scanner.scan();
     assert.notEqual(again, first);
-    assert.notEqual(again.devices[0], first.devices[0]);
     assert.deepEqual(again, first);
+    again.devices.forEach((d, k) => assert.equal(d, first.devices[k], d.address));
   }
+  for (const d of first.devices) {
+    assert.ok(Object.isFrozen(d) && Object.isFrozen(d.virtfns) && Object.isFrozen(d.netInterfaces) && Object.isFrozen(d.groupMembers), d.address);
+  }
+  host.bindDriver('0000:41:00.5', 'mlx5_core');
+  const changed = scanner.scan();
+  for (const [k, d] of changed.devices.entries()) {
+    if (d.address === '0000:41:00.5') assert.notEqual(d, first.devices[k]);
+    else assert.equal(d, first.devices[k], d.address);
+  }
+  assert.equal(find(changed, '0000:41:00.5')?.driver, 'mlx5_core');
 });
 
 test('close() then scan() starts afresh', async (t) => {

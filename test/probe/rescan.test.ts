@@ -84,17 +84,22 @@ test('reserved regions follow group membership', async (t) => {
   assert.deepEqual(find(scanner.scan(), '0000:01:00.0')?.groupReservedRegions, ['direct', 'msi']);
 });
 
-test('successive scans return independent objects', async (t) => {
+test('reports are frozen: a caller cannot change what later scans return', async (t) => {
   const { scanner } = await setup(t, sriovNicHost());
   const first = scanner.scan();
-  find(first, '0000:41:00.0')!.resetMethods.push('tampered');
-  find(first, '0000:41:00.0')!.virtfns.push('tampered');
-  find(first, '0000:41:00.0')!.netInterfaces.push('tampered');
+  const pf = find(first, '0000:41:00.0')!;
+  assert.throws(() => pf.resetMethods.push('tampered'), TypeError);
+  assert.throws(() => pf.virtfns.push('tampered'), TypeError);
+  assert.throws(() => pf.netInterfaces.push('tampered'), TypeError);
+  assert.throws(() => {
+    pf.driver = 'tampered';
+  }, TypeError);
   scanner.scan();
   const second = scanner.scan();
   assert.deepEqual(find(second, '0000:41:00.0')?.netInterfaces, ['enp65s0f0np0']);
   assert.deepEqual(find(second, '0000:41:00.0')?.resetMethods, ['flr', 'bus']);
   assert.equal(find(second, '0000:41:00.0')?.virtfns.length, 4);
+  assert.equal(find(second, '0000:41:00.0')?.driver, pf.driver);
 });
 
 test('a group freed and re-created between scans is read afresh', async (t) => {
