@@ -15,7 +15,7 @@
  * reads them too. The guarantees stay in the schema: `Allocation.deviceId`
  * is unique, and so is `Vm.id`.
  */
-import { Prisma, DirectSqlError, directSql, isConstraintViolation, type Db, type SqlResult, type SqlRow, type SqlStep } from './db/index.js';
+import { Prisma, DirectSqlError, directSql, sqlDate, isConstraintViolation, type Db, type SqlResult, type SqlRow, type SqlStep } from './db/index.js';
 import { PlacementConflictError, toRecord, type VmRecord } from './vm-store.js';
 
 export interface NewVmRow {
@@ -117,15 +117,10 @@ function vmFromRow(row: SqlRow, hostName: (id: number | null) => string | null):
     nics: String(row.nics),
     pendingReasons: String(row.pendingReasons),
     lastError: row.lastError === null ? null : String(row.lastError),
-    createdAt: toDate(row.createdAt),
-    updatedAt: toDate(row.updatedAt),
+    createdAt: sqlDate(row.createdAt),
+    updatedAt: sqlDate(row.updatedAt),
     host: nameOf(hostName, hostId),
   });
-}
-
-function toDate(value: unknown): Date {
-  if (value instanceof Date) return value;
-  return new Date(typeof value === 'bigint' ? Number(value) : (value as string | number));
 }
 
 /**

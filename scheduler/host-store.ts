@@ -3,7 +3,7 @@
  * Only changes are written; an unchanged snapshot or a heartbeat writes nothing.
  */
 import type { Clock, DeviceReport, HostFacts } from '../common/index.js';
-import { Prisma, type Db } from './db/index.js';
+import { Prisma, directSql, sqlDate, type Db } from './db/index.js';
 
 export interface StoredDevice {
   id: number;
@@ -95,17 +95,20 @@ export class HostStore {
   async ingestSnapshot(input: SnapshotInput): Promise<{ host: StoredHost; devicesChanged: boolean }> {
     const now = this.clock.now();
     const facts = JSON.stringify(input.facts);
-    return this.db.$transaction(async (tx) => {
-      const [host] = await tx.$queryRaw<Array<{ id: number; registeredAt: Date; allocVersion: number }>>`
+    return directSql(this.db).interactive(async (tx) => {
+      const [host] = await tx.rows(Prisma.sql`
         INSERT INTO "Host" ("name", "state", "lastSeenAt", "registeredAt", "generation", "session", "intervalMs", "facts")
         VALUES (${input.name}, 'online', ${now}, ${now}, ${input.generation}, ${input.session}, ${input.intervalMs}, ${facts})
         ON CONFLICT ("name") DO UPDATE SET "state" = 'online', "lastSeenAt" = excluded."lastSeenAt", "generation" = excluded."generation",
           "session" = excluded."session", "intervalMs" = excluded."intervalMs", "facts" = excluded."facts"
-        RETURNING "id", "registeredAt", "allocVersion"`;
+        RETURNING "id", "registeredAt", "allocVersion"`);
       const hostId = Number(host!.id);
-      const existing = await tx.$queryRaw<Array<{ id: number; address: string; report: string; missing: boolean | number; vmId: number | null }>>`
+      // Integers may come back as bigint, booleans as 0/1: normalised here.
+      const existing = (
+        await tx.rows(Prisma.sql`
         SELECT d."id", d."address", d."report", d."missing", a."vmId" FROM "Device" d
-        LEFT JOIN "Allocation" a ON a."deviceId" = d."id" WHERE d."hostId" = ${hostId}`;
+        LEFT JOIN "Allocation" a ON a."deviceId" = d."id" WHERE d."hostId" = ${hostId}`)
+      ).map((r) => ({ id: Number(r.id), address: String(r.address), report: String(r.report), missing: Boolean(r.missing), vmId: r.vmId === null ? null : Number(r.vmId) }));
       const byAddress = new Map(existing.map((d) => [d.address, d]));
       const devices: StoredDevice[] = [];
       const added: Array<{ dev: DeviceReport; report: string }> = [];
@@ -118,14 +121,14 @@ export class HostStore {
           added.push({ dev, report });
           continue;
         }
-        if (old.report !== report || Boolean(old.missing)) {
+        if (old.report !== report || old.missing) {
           changed = true;
           const c = deviceColumns(dev);
-          await tx.$executeRaw`
+          await tx.run(Prisma.sql`
             UPDATE "Device" SET "shortAddress" = ${c.shortAddress}, "vendor" = ${c.vendor}, "device" = ${c.device}, "class" = ${c.class},
-              "iommuGroup" = ${c.iommuGroup}, "report" = ${report}, "missing" = false WHERE "id" = ${old.id}`;
+              "iommuGroup" = ${c.iommuGroup}, "report" = ${report}, "missing" = false WHERE "id" = ${old.id}`);
         }
-        devices.push({ id: Number(old.id), report: dev, missing: false, vmId: old.vmId === null ? null : Number(old.vmId) });
+        devices.push({ id: old.id, report: dev, missing: false, vmId: old.vmId });
       }
       if (added.length > 0) {
         changed = true;
@@ -133,24 +136,24 @@ export class HostStore {
           const c = deviceColumns(dev);
           return Prisma.sql`(${hostId}, ${c.address}, ${c.shortAddress}, ${c.vendor}, ${c.device}, ${c.class}, ${c.iommuGroup}, ${report})`;
         });
-        const rows = await tx.$queryRaw<Array<{ id: number; address: string }>>`
+        const rows = await tx.rows(Prisma.sql`
           INSERT INTO "Device" ("hostId", "address", "shortAddress", "vendor", "device", "class", "iommuGroup", "report")
-          VALUES ${Prisma.join(values)} RETURNING "id", "address"`;
-        const ids = new Map(rows.map((r) => [r.address, Number(r.id)]));
+          VALUES ${Prisma.join(values)} RETURNING "id", "address"`);
+        const ids = new Map(rows.map((r) => [String(r.address), Number(r.id)]));
         for (const { dev } of added) devices.push({ id: ids.get(dev.address)!, report: dev, missing: false, vmId: null });
       }
       const gone = [...byAddress.values()];
       const free = gone.filter((d) => d.vmId === null).map((d) => d.id);
       const held = gone.filter((d) => d.vmId !== null);
       const nowMissing = held.filter((d) => !d.missing).map((d) => d.id);
-      if (free.length > 0) await tx.$executeRaw`DELETE FROM "Device" WHERE "id" IN (${Prisma.join(free)})`;
-      if (nowMissing.length > 0) await tx.$executeRaw`UPDATE "Device" SET "missing" = true WHERE "id" IN (${Prisma.join(nowMissing)})`;
+      if (free.length > 0) await tx.run(Prisma.sql`DELETE FROM "Device" WHERE "id" IN (${Prisma.join(free)})`);
+      if (nowMissing.length > 0) await tx.run(Prisma.sql`UPDATE "Device" SET "missing" = true WHERE "id" IN (${Prisma.join(nowMissing)})`);
       if (free.length > 0 || nowMissing.length > 0) changed = true;
-      for (const d of held) devices.push({ id: Number(d.id), report: JSON.parse(d.report) as DeviceReport, missing: true, vmId: Number(d.vmId) });
+      for (const d of held) devices.push({ id: d.id, report: JSON.parse(d.report) as DeviceReport, missing: true, vmId: d.vmId });
       // Placements computed against the old device set must not commit.
       let allocVersion = Number(host!.allocVersion);
       if (changed) {
-        await tx.$executeRaw`UPDATE "Host" SET "allocVersion" = "allocVersion" + 1 WHERE "id" = ${hostId}`;
+        await tx.run(Prisma.sql`UPDATE "Host" SET "allocVersion" = "allocVersion" + 1 WHERE "id" = ${hostId}`);
         allocVersion += 1;
       }
       devices.sort((a, b) => (a.report.address < b.report.address ? -1 : a.report.address > b.report.address ? 1 : 0));
@@ -159,7 +162,7 @@ export class HostStore {
         name: input.name,
         state: 'online',
         lastSeenAt: now,
-        registeredAt: host!.registeredAt,
+        registeredAt: sqlDate(host!.registeredAt),
         generation: input.generation,
         session: input.session,
         intervalMs: input.intervalMs,
@@ -192,3 +195,4 @@ function deviceColumns(d: DeviceReport) {
     iommuGroup: d.iommuGroup,
   };
 }
+

@@ -39,6 +39,12 @@ interface AdapterQuery {
 
 export type SqlRow = Record<string, unknown>;
 
+/** A DateTime column as raw SQL returns it: a Date (Prisma Client, pg) or ISO text / epoch number (SQLite driver). */
+export function sqlDate(value: unknown): Date {
+  if (value instanceof Date) return value;
+  return new Date(typeof value === 'bigint' ? Number(value) : (value as string | number));
+}
+
 /** One statement: `rows` to read what it returns (SELECT, RETURNING), else its change count. */
 export interface SqlStep {
   sql: Prisma.Sql;
@@ -68,9 +74,21 @@ export function isConstraintViolation(err: DirectSqlError): boolean {
   return code.startsWith('SQLITE_CONSTRAINT') || /^23\d{3}$/.test(code) || /^P20(02|03|11)$/.test(code) || code.endsWith('ConstraintViolation');
 }
 
+/** Statements inside an interactive transaction. */
+export interface SqlSession {
+  rows(sql: Prisma.Sql): Promise<SqlRow[]>;
+  run(sql: Prisma.Sql): Promise<number>;
+}
+
 export interface DirectSql {
   /** Runs the steps in order in one transaction: all take effect or none. */
   transaction(steps: SqlStep[]): Promise<SqlResult[]>;
+  /**
+   * One transaction whose statements depend on earlier results. Committed when `fn`
+   * resolves, rolled back when it throws (its error is rethrown; a statement's error
+   * arrives as DirectSqlError).
+   */
+  interactive<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
 }
 
 /** Direct SQL over a captured adapter connection. */
@@ -84,30 +102,39 @@ export function adapterSql(adapter: SqlAdapter): DirectSql {
     args: sql.values.map(toArg),
     argTypes: sql.values.map(argType),
   });
-  return {
-    async transaction(steps) {
-      const tx = await adapter.startTransaction();
-      const results: SqlResult[] = [];
-      try {
-        for (const step of steps) {
-          const query = toQuery(step.sql);
-          if (step.rows) {
-            const set = await tx.queryRaw(query);
-            results.push(set.rows.map((row) => rowObject(set.columnNames, row)));
-          } else {
-            results.push(await tx.executeRaw(query));
-          }
-        }
-        await tx.executeRaw({ sql: 'COMMIT', args: [], argTypes: [] });
-      } catch (err) {
-        await tx.executeRaw({ sql: 'ROLLBACK', args: [], argTypes: [] }).catch(() => undefined);
-        await tx.rollback();
-        throw new DirectSqlError(messageOf(err), codeOf(err), { cause: err });
-      }
-      await tx.commit();
-      return results;
-    },
+  const interactive = async <T>(fn: (session: SqlSession) => Promise<T>): Promise<T> => {
+    const tx = await adapter.startTransaction();
+    const wrap = (err: unknown) => new DirectSqlError(messageOf(err), codeOf(err), { cause: err });
+    const session: SqlSession = {
+      rows: (sql) =>
+        tx.queryRaw(toQuery(sql)).then(
+          (set) => set.rows.map((row) => rowObject(set.columnNames, row)),
+          (err: unknown) => Promise.reject(wrap(err)),
+        ),
+      run: (sql) => tx.executeRaw(toQuery(sql)).catch((err: unknown) => Promise.reject(wrap(err))),
+    };
+    let result: T;
+    try {
+      result = await fn(session);
+      await tx.executeRaw({ sql: 'COMMIT', args: [], argTypes: [] }).catch((err: unknown) => Promise.reject(wrap(err)));
+    } catch (err) {
+      await tx.executeRaw({ sql: 'ROLLBACK', args: [], argTypes: [] }).catch(() => undefined);
+      await tx.rollback();
+      throw err;
+    }
+    await tx.commit();
+    return result;
   };
+  return {
+    interactive,
+    transaction: (steps) => interactive((session) => runSteps(session, steps)),
+  };
+}
+
+async function runSteps(session: SqlSession, steps: SqlStep[]): Promise<SqlResult[]> {
+  const results: SqlResult[] = [];
+  for (const step of steps) results.push(step.rows ? await session.rows(step.sql) : await session.run(step.sql));
+  return results;
 }
 
 /** The better-sqlite3 `Database` inside Prisma's SQLite adapter, if that is what it wraps. */
@@ -177,7 +204,41 @@ function sqliteSql(adapter: SqlAdapter, driver: SqliteDriver): DirectSql {
       await tx.commit();
       return results;
     },
+    async interactive(fn) {
+      const tx = await adapter.startTransaction();
+      const exec = <R>(sql: Prisma.Sql, read: (st: SqliteStatement, args: unknown[]) => R): Promise<R> => {
+        try {
+          return Promise.resolve(read(statement(sql.sql), sql.values.map(sqliteArg)));
+        } catch (err) {
+          return Promise.reject(new DirectSqlError(messageOf(err), codeOf(err), { cause: err }));
+        }
+      };
+      const session: SqlSession = {
+        rows: (sql) => exec(sql, (st, args) => st.all(...args)),
+        run: (sql) => exec(sql, (st, args) => Number(st.run(...args).changes)),
+      };
+      let result;
+      try {
+        result = await fn(session);
+        statement('COMMIT').run();
+      } catch (err) {
+        try {
+          statement('ROLLBACK').run();
+        } catch {
+          // Already rolled back by SQLite (some errors end the transaction).
+        }
+        await tx.rollback();
+        throw err instanceof DirectSqlError || !isDriverError(err) ? err : new DirectSqlError(messageOf(err), codeOf(err), { cause: err });
+      }
+      await tx.commit();
+      return result;
+    },
   };
+}
+
+/** An error thrown by the SQLite driver itself (COMMIT can fail: busy, constraint deferred). */
+function isDriverError(err: unknown): boolean {
+  return typeof (err as { code?: unknown })?.code === 'string' && String((err as { code: string }).code).startsWith('SQLITE_');
 }
 
 /** Values as the adapter would bind them: dates as ISO text with +00:00, booleans as 0/1. */
@@ -189,20 +250,29 @@ function sqliteArg(value: unknown): unknown {
 
 /** The same contract over Prisma Client, for a client opened without a captured adapter. */
 export function clientSql(db: Db): DirectSql {
+  const wrap = (err: unknown): unknown => {
+    if (!(err instanceof Prisma.PrismaClientKnownRequestError)) return err;
+    // P2010 is "raw query failed": the driver's own code is in meta.
+    const meta = err.meta as { driverAdapterError?: { cause?: { originalCode?: unknown } } } | undefined;
+    const driverCode = meta?.driverAdapterError?.cause?.originalCode;
+    return new DirectSqlError(messageOf(err), typeof driverCode === 'string' ? driverCode : err.code, { cause: err });
+  };
   return {
     async transaction(steps) {
       const calls = steps.map((s) => (s.rows ? db.$queryRaw<SqlRow[]>(s.sql) : db.$executeRaw(s.sql)));
       try {
         return (await db.$transaction(calls)) as SqlResult[];
       } catch (err) {
-        if (err instanceof Prisma.PrismaClientKnownRequestError) {
-          // P2010 is "raw query failed": the driver's own code is in meta.
-          const meta = err.meta as { driverAdapterError?: { cause?: { originalCode?: unknown } } } | undefined;
-          const driverCode = meta?.driverAdapterError?.cause?.originalCode;
-          throw new DirectSqlError(messageOf(err), typeof driverCode === 'string' ? driverCode : err.code, { cause: err });
-        }
-        throw err;
+        throw wrap(err);
       }
+    },
+    interactive(fn) {
+      return db.$transaction((tx) =>
+        fn({
+          rows: (sql) => tx.$queryRaw<SqlRow[]>(sql).catch((err: unknown) => Promise.reject(wrap(err))),
+          run: (sql) => tx.$executeRaw(sql).catch((err: unknown) => Promise.reject(wrap(err))),
+        }),
+      );
     },
   };
 }

@@ -59,6 +59,33 @@ async function exercise(sql: DirectSql, db: InstanceType<typeof PrismaClient>): 
   // The connection is usable afterwards: the lock was released, no transaction is left open.
   await sql.transaction([{ sql: host('c') }]);
   assert.deepEqual((await db.host.findMany({ orderBy: { name: 'asc' } })).map((h) => h.name), ['a', 'c']);
+
+  // Interactive: a write that depends on a read commits with it.
+  const got = await sql.interactive(async (tx) => {
+    const [row] = await tx.rows(Prisma.sql`SELECT "allocVersion" FROM "Host" WHERE "name" = ${'a'}`);
+    await tx.run(Prisma.sql`UPDATE "Host" SET "generation" = ${Number(row!.allocVersion) * 10} WHERE "name" = ${'a'}`);
+    return Number(row!.allocVersion);
+  });
+  assert.equal(got, 2);
+  assert.equal((await db.host.findUniqueOrThrow({ where: { name: 'a' } })).generation, 20);
+  // The caller's own error rolls back what it wrote, and comes back unchanged.
+  const mine = new Error('changed my mind');
+  await assert.rejects(
+    sql.interactive(async (tx) => {
+      await tx.run(host('d'));
+      throw mine;
+    }),
+    (err: unknown) => err === mine,
+  );
+  // A statement's error arrives as DirectSqlError, and nothing of the transaction stays.
+  await assert.rejects(
+    sql.interactive(async (tx) => {
+      await tx.run(host('e'));
+      await tx.run(host('a'));
+    }),
+    (err: unknown) => err instanceof DirectSqlError && isConstraintViolation(err),
+  );
+  assert.deepEqual((await db.host.findMany({ orderBy: { name: 'asc' } })).map((h) => h.name), ['a', 'c']);
 }
 
 test('direct SQL on the adapter connection: all or nothing, RETURNING rows, constraint codes', async () => {
