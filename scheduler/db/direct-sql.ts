@@ -180,6 +180,15 @@ function sqliteSql(adapter: SqlAdapter, driver: SqliteDriver): DirectSql {
     cache.set(sql, st);
     return st;
   };
+  /** Ends a failed transaction and releases the adapter's lock. */
+  const abort = async (tx: SqlAdapterTransaction): Promise<void> => {
+    try {
+      statement('ROLLBACK').run();
+    } catch {
+      // Already rolled back by SQLite (some errors end the transaction).
+    }
+    await tx.rollback();
+  };
   return {
     async transaction(steps) {
       const tx = await adapter.startTransaction();
@@ -193,12 +202,7 @@ function sqliteSql(adapter: SqlAdapter, driver: SqliteDriver): DirectSql {
         }
         statement('COMMIT').run();
       } catch (err) {
-        try {
-          statement('ROLLBACK').run();
-        } catch {
-          // Already rolled back by SQLite (some errors end the transaction).
-        }
-        await tx.rollback();
+        await abort(tx);
         throw new DirectSqlError(messageOf(err), codeOf(err), { cause: err });
       }
       await tx.commit();
@@ -222,12 +226,7 @@ function sqliteSql(adapter: SqlAdapter, driver: SqliteDriver): DirectSql {
         result = await fn(session);
         statement('COMMIT').run();
       } catch (err) {
-        try {
-          statement('ROLLBACK').run();
-        } catch {
-          // Already rolled back by SQLite (some errors end the transaction).
-        }
-        await tx.rollback();
+        await abort(tx);
         throw err instanceof DirectSqlError || !isDriverError(err) ? err : new DirectSqlError(messageOf(err), codeOf(err), { cause: err });
       }
       await tx.commit();

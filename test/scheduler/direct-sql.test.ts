@@ -88,46 +88,33 @@ async function exercise(sql: DirectSql, db: InstanceType<typeof PrismaClient>): 
   assert.deepEqual((await db.host.findMany({ orderBy: { name: 'asc' } })).map((h) => h.name), ['a', 'c']);
 }
 
-test('direct SQL on the adapter connection: all or nothing, RETURNING rows, constraint codes', async () => {
+/** A migrated client on a temp dir for `fn`, removed afterwards. */
+async function withClient(fn: (opened: Awaited<ReturnType<typeof openClient>>) => Promise<void>): Promise<void> {
   const dir = tempDir();
-  const { db, adapter } = await openClient(dir);
+  const opened = await openClient(dir);
   try {
-    await exercise(adapterSql(adapter), db);
+    await fn(opened);
   } finally {
-    await db.$disconnect();
+    await opened.db.$disconnect();
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}
 
-test('the generic adapter contract (what PostgreSQL uses) behaves the same', async () => {
-  const dir = tempDir();
-  const { db, adapter } = await openClient(dir);
-  try {
+test('direct SQL on the adapter connection: all or nothing, RETURNING rows, constraint codes', () =>
+  withClient(({ db, adapter }) => exercise(adapterSql(adapter), db)));
+
+test('the generic adapter contract (what PostgreSQL uses) behaves the same', () =>
+  withClient(async ({ db, adapter }) => {
     // Without the driver's `client`, adapterSql takes the adapter-method path.
     const generic = { provider: adapter.provider, startTransaction: (level?: string) => adapter.startTransaction(level) };
     await exercise(adapterSql(generic), db);
-  } finally {
-    await db.$disconnect();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('the Prisma Client fallback behaves the same', async () => {
-  const dir = tempDir();
-  const { db } = await openClient(dir);
-  try {
-    await exercise(clientSql(db), db);
-  } finally {
-    await db.$disconnect();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test('the Prisma Client fallback behaves the same', () => withClient(({ db }) => exercise(clientSql(db), db)));
 
 test('interleaved direct and client transactions never see each other half-done', async () => {
-  const dir = tempDir();
-  const { db, adapter } = await openClient(dir);
-  const sql = adapterSql(adapter);
-  try {
+  await withClient(async ({ db, adapter }) => {
+    const sql = adapterSql(adapter);
     const work: Array<Promise<unknown>> = [];
     for (let i = 0; i < 40; i++) {
       work.push(sql.transaction([{ sql: host(`d${i}`) }, { sql: Prisma.sql`UPDATE "Host" SET "generation" = ${i} WHERE "name" = ${`d${i}`}` }]));
@@ -140,10 +127,7 @@ test('interleaved direct and client transactions never see each other half-done'
     const hosts = await db.host.findMany();
     assert.equal(hosts.length, 80);
     for (const h of hosts) assert.equal(h.generation, Number(h.name.slice(1)), h.name);
-  } finally {
-    await db.$disconnect();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an opened database syncs every commit and leaves checkpoints to the worker, which keeps the WAL from growing', async () => {
