@@ -5,15 +5,19 @@
  * Why: Prisma 6.19's client engine plans every query in its Wasm compiler,
  * raw ones included (about 0.2 ms per statement and 0.3 ms per transaction
  * on this 2-vCPU VM, measured); the adapter runs the same statement in about
- * 0.03 ms. The few statements that run on every batch or snapshot
+ * 0.03 ms. The statements that run on every batch or snapshot
  * (batch-store.ts, host-store.ts) go here; everything else stays on Prisma
- * Client.
+ * Client. On SQLite the statements run on the adapter's own better-sqlite3
+ * connection with prepared statements kept (see sqliteSql).
  *
  * A transaction follows the adapter contract the client follows:
  * `startTransaction()` takes the adapter's lock and sends BEGIN, the caller
  * sends COMMIT or ROLLBACK and then calls `commit()`/`rollback()` to release
  * the lock. Client transactions take the same lock, so the two never
- * interleave.
+ * interleave. A plain client query takes no lock: as with Prisma's own
+ * interactive transactions, one that reaches the connection between two
+ * awaited statements of `interactive()` runs inside it. `transaction()` on
+ * SQLite runs its statements synchronously, so nothing can.
  */
 import { Prisma } from '../../gen/prisma/client.js';
 import type { Db } from './database.js';
