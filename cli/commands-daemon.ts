@@ -20,6 +20,7 @@ const policyOption = () => new Option('--policy <policy>', 'default placement po
 
 interface ServerFlags {
   dataDir: string;
+  databaseUrl?: string;
   grpcListen: string;
   httpListen: string;
   policy: 'pack' | 'spread';
@@ -29,6 +30,7 @@ interface ServerFlags {
 function addServerFlags(cmd: Command): Command {
   return cmd
     .option('--data-dir <dir>', 'where pcisched.db lives', './data')
+    .addOption(new Option('--database-url <url>', 'a postgresql:// URL: PostgreSQL instead of SQLite in --data-dir').env('PCISCHED_DATABASE_URL'))
     .option('--grpc-listen <host:port>', 'probe gRPC listener (port 0 picks one)', '127.0.0.1:7471')
     .option('--http-listen <host:port>', 'REST listener (port 0 picks one)', '127.0.0.1:7470')
     .addOption(policyOption())
@@ -38,6 +40,7 @@ function addServerFlags(cmd: Command): Command {
 async function runServer(flags: ServerFlags, logger: Logger, io: CliIo): Promise<RunningServer> {
   const server = await startServer({
     dataDir: flags.dataDir,
+    databaseUrl: flags.databaseUrl,
     grpcListen: flags.grpcListen,
     httpListen: flags.httpListen,
     policy: flags.policy,

@@ -42,6 +42,12 @@ export interface BatchWrite {
   freedOn: number[];
   /** VMs to free now (no probe to ask first). */
   releases: number[];
+  /**
+   * Released VMs whose host memory does not know (placed by another scheduler
+   * replica): their hosts are bumped too, found through the VM rows, so that
+   * replica sees the release.
+   */
+  releasesElsewhere: number[];
   /** Whether any released VM may hold network leases. */
   releasesLeases: boolean;
   /** Devices the releases free that are no longer reported: deleted with the release. */
@@ -65,16 +71,19 @@ export async function commitBatch(db: Db, write: BatchWrite, now: Date, hostName
     if (write.goneDevices.length > 0) {
       steps.push({ sql: Prisma.sql`DELETE FROM "Device" WHERE "missing" = true AND "id" IN (${Prisma.join(write.goneDevices)})` });
     }
+  }
+  // Before the VM rows change: hosts of VMs released elsewhere are found through them.
+  const hostStep = bumpHosts(write);
+  if (hostStep) steps.push({ sql: hostStep });
+  if (write.releases.length > 0) {
     releasedAt = steps.length;
     steps.push({
       rows: true,
       sql: Prisma.sql`
       UPDATE "Vm" SET "state" = 'released', "pendingReasons" = '[]', "updatedAt" = ${now}
-      WHERE "id" IN (${ids}) AND "state" <> 'released' RETURNING *`,
+      WHERE "id" IN (${Prisma.join(write.releases)}) AND "state" <> 'released' RETURNING *`,
     });
   }
-  const hostStep = bumpHosts(write);
-  if (hostStep) steps.push({ sql: hostStep });
   if (write.vms.length > 0) {
     const values = write.vms.map((v) => Prisma.sql`(${v.id}, ${v.name}, ${v.state}, ${v.hostId}, ${v.template}, ${v.devices}, ${v.pendingReasons}, ${now}, ${now})`);
     steps.push({
@@ -130,18 +139,40 @@ function vmFromRow(row: SqlRow, hostName: (id: number | null) => string | null):
  */
 function bumpHosts(write: BatchWrite): Prisma.Sql | null {
   const ids = [...write.placedOn.map((h) => h.id), ...write.freedOn];
-  if (ids.length === 0) return null;
+  if (ids.length === 0 && write.releasesElsewhere.length === 0) return null;
   const current = write.placedOn.map((h) => Prisma.sql`("id" = ${h.id} AND "allocVersion" = ${h.expected})`);
   if (write.freedOn.length > 0) current.push(Prisma.sql`"id" IN (${Prisma.join(write.freedOn)})`);
+  const where = ids.length > 0 ? [Prisma.sql`"id" IN (${Prisma.join(ids)})`] : [];
+  if (write.releasesElsewhere.length > 0) {
+    const elsewhere = Prisma.sql`"id" IN (SELECT "hostId" FROM "Vm" WHERE "id" IN (${Prisma.join(write.releasesElsewhere)}) AND "state" <> 'released' AND "hostId" IS NOT NULL)`;
+    // A host placed on keeps its version check, whatever else the batch freed there.
+    const placed = write.placedOn.length > 0 ? Prisma.sql` AND "id" NOT IN (${Prisma.join(write.placedOn.map((h) => h.id))})` : Prisma.empty;
+    current.push(Prisma.sql`(${elsewhere}${placed})`);
+    where.push(elsewhere);
+  }
   return Prisma.sql`
     UPDATE "Host" SET "allocVersion" = CASE WHEN ${Prisma.join(current, ' OR ')} THEN "allocVersion" + 1 ELSE NULL END
-    WHERE "id" IN (${Prisma.join(ids)})`;
+    WHERE ${Prisma.join(where, ' OR ')}`;
 }
 
-/** The highest VM id in use: ids for a batch are handed out above it. VMs are never deleted. */
+/** The highest VM id in use: on SQLite, ids for a batch are handed out above it. VMs are never deleted. */
 export async function maxVmId(db: Db): Promise<number> {
   const rows = await db.$queryRaw<Array<{ m: number | bigint | null }>>`SELECT MAX("id") AS "m" FROM "Vm"`;
   return Number(rows[0]?.m ?? 0);
+}
+
+/**
+ * Ids for `count` new VMs. SQLite has one writer, the scheduler, which counts
+ * on from `after` (the highest id it knows). PostgreSQL may have several
+ * scheduler replicas: ids come from the table's own sequence, which Prisma's
+ * one-at-a-time creates use too.
+ */
+export async function nextVmIds(db: Db, count: number, after: number): Promise<number[]> {
+  if (count === 0) return [];
+  const sql = directSql(db);
+  if (sql.provider !== 'postgres') return Array.from({ length: count }, (_, i) => after + 1 + i);
+  const [rows] = await sql.transaction([{ rows: true, sql: Prisma.sql`SELECT nextval(pg_get_serial_sequence('"Vm"', 'id')) AS "id" FROM generate_series(1, ${count})` }]);
+  return (rows as SqlRow[]).map((r) => Number(r.id));
 }
 
 function nameOf(hostName: (id: number | null) => string | null, id: number | null): { name: string } | null {

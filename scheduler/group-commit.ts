@@ -8,7 +8,7 @@
  * reloaded and each item runs on its own, the one-at-a-time path.
  */
 import type { Clock, Logger } from '../common/index.js';
-import { commitBatch, maxVmId, type BatchWrite, type NewVmRow, type Released } from './batch-store.js';
+import { commitBatch, maxVmId, nextVmIds, type BatchWrite, type NewVmRow, type Released } from './batch-store.js';
 import type { MemHost } from './cluster.js';
 import type { ClusterState } from './cluster-state.js';
 import type { Db } from './db/index.js';
@@ -110,12 +110,13 @@ export class GroupCommit {
 
   private async runBatch(batch: BatchItem[]): Promise<void> {
     const { db, clock, logger, cluster, vmStore, hooks } = this.deps;
-    const write: BatchWrite = { placedOn: [], freedOn: [], releases: [], releasesLeases: false, goneDevices: [], vms: [], allocations: [] };
+    const write: BatchWrite = { placedOn: [], freedOn: [], releases: [], releasesElsewhere: [], releasesLeases: false, goneDevices: [], vms: [], allocations: [] };
     const placedOn = new Map<number, { host: MemHost; expected: number }>();
     const freed = new Set<MemHost>();
     const submits: Array<{ item: SubmitItem; vm: VmRecord; host: MemHost | null }> = [];
     const now = clock.now();
-    let nextId = this.maxVmId;
+    const ids = await nextVmIds(db, batch.filter((item) => item.kind === 'submit').length, this.maxVmId);
+    let taken = 0;
     for (const item of batch) {
       if (item.kind === 'release') {
         write.releases.push(item.id);
@@ -126,10 +127,12 @@ export class GroupCommit {
           write.goneDevices.push(...held.filter((d) => d.missing).map((d) => d.id));
           cluster.hold(host, held.map((d) => d.address), null);
           freed.add(host);
+        } else {
+          write.releasesElsewhere.push(item.id);
         }
         continue;
       }
-      const id = ++nextId;
+      const id = ids[taken++]!;
       const decision = cluster.decide(item.compiled);
       const host = decision.kind === 'placed' ? decision.host : null;
       const vm: VmRecord = {
@@ -161,7 +164,7 @@ export class GroupCommit {
       for (const item of batch) await hooks.alone(item);
       return;
     }
-    this.maxVmId = nextId;
+    this.maxVmId = Math.max(this.maxVmId, ...ids);
 
     for (const { host, expected } of placedOn.values()) host.allocVersion = expected + 1;
     for (const host of freed) if (!placedOn.has(host.id)) host.allocVersion += 1;

@@ -4,7 +4,7 @@
  */
 export { Scheduler, type SchedulerOptions } from './scheduler.js';
 export { createProbeService } from './probe-service.js';
-export { openSqliteDatabase, type Db, type OpenedDatabase } from './db/index.js';
+export { openSqliteDatabase, openPostgresDatabase, type Db, type OpenedDatabase } from './db/index.js';
 export type { VmRecord, VmDevice, VmState, PendingReason } from './vm-store.js';
 export type { HostView, HostDeviceView } from './cluster.js';
 export type { VmSpec, PciRequest, PlacementPolicy, MatchAttribute, CompiledVmSpec } from './spec.js';

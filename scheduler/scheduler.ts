@@ -12,13 +12,14 @@
  */
 import type { Clock, HostFacts, Logger, DeviceReport } from '../common/index.js';
 import { NotFoundError, ValidationError } from '../common/index.js';
-import type { Db } from './db/index.js';
+import { directSql, type Db } from './db/index.js';
 import { HostStore } from './host-store.js';
 import { NetworkStore, NoFreeAddressError, type NicPlan } from './network-store.js';
 import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, type VmDevice } from './vm-store.js';
 import { hostView, type MemHost, type HostView } from './cluster.js';
 import { ClusterState } from './cluster-state.js';
 import { GroupCommit, type BatchItem } from './group-commit.js';
+import { ReplicaSync } from './replica-sync.js';
 import type { CompiledVmSpec, PlacementPolicy, VmSpec } from './spec.js';
 import { compileSpec } from './template/index.js';
 import { SerialQueue } from './serial-queue.js';
@@ -34,6 +35,8 @@ export interface SchedulerOptions {
   /** A host is offline after this many heartbeat intervals without news. */
   missedHeartbeats?: number;
   stepBudget?: number;
+  /** On PostgreSQL, how often to pick up what other scheduler replicas changed (ms; default 1000, 0 never). */
+  replicaSyncMs?: number;
 }
 
 const MAX_COMMIT_ATTEMPTS = 8;
@@ -41,6 +44,7 @@ const MAX_COMMIT_ATTEMPTS = 8;
 export class Scheduler {
   private readonly cluster: ClusterState;
   private readonly groupCommit: GroupCommit;
+  private readonly replicaSync: ReplicaSync;
   /** Pending VMs in submission (id) order. */
   private readonly pending = new Map<number, CompiledVmSpec>();
   private readonly queue = new SerialQueue();
@@ -77,6 +81,14 @@ export class Scheduler {
         reloadHost: (name) => this.reloadHost(name),
       },
     });
+    this.replicaSync = new ReplicaSync({
+      db: opts.db, queue: this.queue, cluster: this.cluster, hostStore: this.hostStore, logger: opts.logger,
+      reload: (stored) => {
+        const old = this.cluster.hosts.get(stored.name);
+        this.cluster.load(stored, old?.online ?? false, old?.lastSeenAt ?? stored.lastSeenAt);
+      },
+      changed: () => this.requestRetry(),
+    });
   }
 
   /** Loads hosts (all offline until their probe reconnects) and pending VMs. */
@@ -104,11 +116,18 @@ export class Scheduler {
   start(sweepMs = 1000): void {
     this.sweeper ??= setInterval(() => void this.sweepLiveness().catch((err) => this.opts.logger.error({ err }, 'liveness sweep failed')), sweepMs);
     this.sweeper.unref();
+    if (directSql(this.opts.db).provider === 'postgres') this.replicaSync.start(this.opts.replicaSyncMs ?? 1000);
+  }
+
+  /** Picks up now what other scheduler replicas changed in the database (PostgreSQL; it runs every replicaSyncMs anyway). */
+  syncFromDatabase(): Promise<string[]> {
+    return this.replicaSync.once();
   }
 
   async stop(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
+    await this.replicaSync.stop();
     await this.queue.idle();
     await this.retryRunning;
   }

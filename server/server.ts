@@ -7,13 +7,15 @@ import type { AddressInfo } from 'node:net';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Clock, Logger } from '../common/index.js';
 import { systemClock } from '../common/index.js';
-import { Scheduler, createProbeService, openSqliteDatabase, type PlacementPolicy } from '../scheduler/index.js';
+import { Scheduler, createProbeService, openPostgresDatabase, openSqliteDatabase, type PlacementPolicy } from '../scheduler/index.js';
 import { createApiApp } from '../api/index.js';
 import { ProbeServiceService, channelOptions } from '../wire/index.js';
 import { parseListen, formatHostPort } from './listen.js';
 
 export interface ServerOptions {
   dataDir: string;
+  /** A postgresql:// URL: the database is PostgreSQL there instead of SQLite in dataDir. */
+  databaseUrl?: string;
   grpcListen: string;
   httpListen: string;
   logger: Logger;
@@ -33,7 +35,9 @@ export interface RunningServer {
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const grpcAt = parseListen(opts.grpcListen, '--grpc-listen');
   const httpAt = parseListen(opts.httpListen, '--http-listen');
-  const database = await openSqliteDatabase({ dataDir: opts.dataDir, logger: opts.logger });
+  const database = opts.databaseUrl
+    ? await openPostgresDatabase({ url: opts.databaseUrl, logger: opts.logger })
+    : await openSqliteDatabase({ dataDir: opts.dataDir, logger: opts.logger });
   const scheduler = await Scheduler.open({
     db: database.db,
     clock: opts.clock ?? systemClock,

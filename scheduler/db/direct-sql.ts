@@ -85,6 +85,8 @@ export interface SqlSession {
 }
 
 export interface DirectSql {
+  /** Which SQL dialect the statements meet. */
+  readonly provider: 'sqlite' | 'postgres';
   /** Runs the steps in order in one transaction: all take effect or none. */
   transaction(steps: SqlStep[]): Promise<SqlResult[]>;
   /**
@@ -102,7 +104,7 @@ export function adapterSql(adapter: SqlAdapter): DirectSql {
   const postgres = adapter.provider === 'postgres';
   const toQuery = (sql: Prisma.Sql): AdapterQuery => ({
     // Prisma.Sql renders `?` placeholders for SQLite and `$n` for PostgreSQL.
-    sql: postgres ? sql.statement : sql.sql,
+    sql: postgres ? sql.text : sql.sql,
     args: sql.values.map(toArg),
     argTypes: sql.values.map(argType),
   });
@@ -130,6 +132,7 @@ export function adapterSql(adapter: SqlAdapter): DirectSql {
     return result;
   };
   return {
+    provider: postgres ? 'postgres' : 'sqlite',
     interactive,
     transaction: (steps) => interactive((session) => runSteps(session, steps)),
   };
@@ -194,6 +197,7 @@ function sqliteSql(adapter: SqlAdapter, driver: SqliteDriver): DirectSql {
     await tx.rollback();
   };
   return {
+    provider: 'sqlite',
     async transaction(steps) {
       const tx = await adapter.startTransaction();
       const results: SqlResult[] = [];
@@ -252,7 +256,7 @@ function sqliteArg(value: unknown): unknown {
 }
 
 /** The same contract over Prisma Client, for a client opened without a captured adapter. */
-export function clientSql(db: Db): DirectSql {
+export function clientSql(db: Db, provider: DirectSql['provider'] = 'sqlite'): DirectSql {
   const wrap = (err: unknown): unknown => {
     if (!(err instanceof Prisma.PrismaClientKnownRequestError)) return err;
     // P2010 is "raw query failed": the driver's own code is in meta.
@@ -261,6 +265,7 @@ export function clientSql(db: Db): DirectSql {
     return new DirectSqlError(messageOf(err), typeof driverCode === 'string' ? driverCode : err.code, { cause: err });
   };
   return {
+    provider,
     async transaction(steps) {
       const calls = steps.map((s) => (s.rows ? db.$queryRaw<SqlRow[]>(s.sql) : db.$executeRaw(s.sql)));
       try {

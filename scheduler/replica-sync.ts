@@ -1,0 +1,79 @@
+/**
+ * Keeps this scheduler's in-memory hosts coherent with a database that other
+ * scheduler replicas also write (PostgreSQL). Every placement, release and
+ * device change bumps a host's allocVersion in the same transaction, so one
+ * small query (id, allocVersion, generation of every host) shows which hosts
+ * another replica changed; those are reloaded, and hosts registered through
+ * another replica are loaded (offline here: their probe streams elsewhere).
+ *
+ * The pass runs on the scheduler's serial queue, between batches, so this
+ * replica's own commits have already moved its memory to the versions the
+ * database holds and are not mistaken for another's. SQLite has a single
+ * writer, the scheduler, and does not run it.
+ */
+import type { Logger } from '../common/index.js';
+import type { ClusterState } from './cluster-state.js';
+import { Prisma, directSql, type Db } from './db/index.js';
+import type { HostStore, StoredHost } from './host-store.js';
+import type { SerialQueue } from './serial-queue.js';
+
+export interface ReplicaSyncDeps {
+  db: Db;
+  queue: SerialQueue;
+  cluster: ClusterState;
+  hostStore: HostStore;
+  logger: Logger;
+  /** Memory of a known host replaced by what the database holds (keeping this replica's view of its liveness). */
+  reload(stored: StoredHost): void;
+  /** Something changed: pending VMs may fit now. */
+  changed(): void;
+}
+
+export class ReplicaSync {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+
+  constructor(private readonly deps: ReplicaSyncDeps) {}
+
+  start(intervalMs: number): void {
+    if (this.timer || intervalMs <= 0) return;
+    this.timer = setInterval(() => {
+      // One pass at a time; a slow one skips ticks rather than piling up.
+      this.running ??= this.once()
+        .catch((err: unknown) => this.deps.logger.error({ err }, 'replica sync failed'))
+        .finally(() => (this.running = null));
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** One pass; returns the names of the hosts loaded or reloaded. */
+  once(): Promise<string[]> {
+    const { db, queue, cluster, hostStore, logger } = this.deps;
+    return queue.run(async () => {
+      const [rows] = await directSql(db).transaction([{ rows: true, sql: Prisma.sql`SELECT "id", "name", "allocVersion", "generation" FROM "Host"` }]);
+      const moved: string[] = [];
+      for (const row of rows as Array<Record<string, unknown>>) {
+        const mem = cluster.byId.get(Number(row.id));
+        if (mem && mem.allocVersion === Number(row.allocVersion) && mem.generation === Number(row.generation)) continue;
+        const stored = await hostStore.load(String(row.name));
+        if (!stored) continue;
+        if (mem) this.deps.reload(stored);
+        else cluster.load(stored, false, stored.lastSeenAt);
+        // VMs another replica placed: known here, so that a release through this replica frees them in memory too.
+        for (const d of stored.devices) if (d.vmId !== null && !cluster.liveVms.has(d.vmId)) cluster.liveVms.set(d.vmId, { hostId: stored.id, leases: true });
+        moved.push(stored.name);
+      }
+      if (moved.length > 0) {
+        logger.debug({ hosts: moved.length }, 'hosts changed by another replica reloaded');
+        this.deps.changed();
+      }
+      return moved;
+    });
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * `pcisched server --database-url postgresql://…` as a real process with a
+ * real probe: a VM placed through REST is in PostgreSQL, and a second server
+ * process on the same database (a replica, or a restart) serves it.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gpuHostSplitGroups } from '../helpers/fake-host.js';
+import { startServerProcess, startChild, eventually, type Child, type ServerChild } from '../helpers/processes.js';
+import { freshDatabase, pgUnavailable } from '../helpers/postgres.js';
+
+const skip = pgUnavailable();
+const children: Child[] = [];
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  await Promise.all(children.map((c) => c.stop('SIGKILL')));
+  for (const c of cleanups) await c();
+});
+
+async function api<T>(server: ServerChild, method: string, url: string, body?: unknown): Promise<{ status: number; json: T }> {
+  const res = await fetch(`${server.http}/api/v1${url}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as T };
+}
+
+test('a server on PostgreSQL places a VM, and a second server process on the database serves it', { skip }, async () => {
+  const db = await freshDatabase();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'pcisched-pg-e2e-'));
+  const host = await gpuHostSplitGroups();
+  cleanups.push(() => host.cleanup(), () => db.drop(), async () => rmSync(dataDir, { recursive: true, force: true }));
+
+  const first = await startServerProcess(dataDir, ['--database-url', db.url]);
+  children.push(first);
+  children.push(startChild(['probe', 'run', '--server', first.grpc, '--host-name', 'node1', '--host-root', host.root, '--interval', '0.2']));
+  await eventually(async () => (await api<{ state: string }>(first, 'GET', '/hosts/node1')).json.state === 'online', 20_000, 'node1 online');
+  const placed = await api<{ id: number; state: string; host: string; devices: Array<{ address: string }> }>(first, 'POST', '/vms', { name: 'g1', pci: [{ vendor: '10de', class: '0300' }] });
+  assert.equal(placed.status, 201);
+  assert.equal(placed.json.state, 'allocated');
+  // Nothing went to the SQLite file in --data-dir.
+  assert.deepEqual(readdirSync(dataDir), []);
+
+  const second = await startServerProcess(dataDir, ['--database-url', db.url]);
+  children.push(second);
+  const seen = await api<{ id: number; state: string; host: string; devices: Array<{ address: string }> }>(second, 'GET', `/vms/${placed.json.id}`);
+  assert.deepEqual([seen.json.state, seen.json.host, seen.json.devices.map((d) => d.address)], ['allocated', 'node1', placed.json.devices.map((d) => d.address)]);
+});
