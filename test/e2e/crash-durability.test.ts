@@ -4,27 +4,17 @@
  * then a new server on the same data directory must hold every acknowledged
  * VM as it was acknowledged, and no device twice.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { gpuHostSplitGroups, type FakeDevice } from '../helpers/fake-host.js';
-import { startServerProcess, startChild, eventually, type Child, type ServerChild } from '../helpers/processes.js';
+import { e2eWorkspace, startServerProcess, startChild, eventually, type ServerChild } from '../helpers/processes.js';
 
 /** Twelve NVMe controllers, each alone in its IOMMU group and bound to vfio-pci. */
 const NVME: FakeDevice[] = Array.from({ length: 12 }, (_, i) => ({
   address: `0000:${(0x10 + i).toString(16)}:00.0`, vendor: '144d', device: 'a808', class: '010802', iommuGroup: 20 + i, driver: 'vfio-pci', numaNode: 0, resetMethods: ['flr'],
 }));
 
-const dataDir = mkdtempSync(path.join(tmpdir(), 'pcisched-crash-'));
-const host = await gpuHostSplitGroups();
-const children: Child[] = [];
-after(async () => {
-  await Promise.all(children.map((c) => c.stop('SIGKILL')));
-  await host.cleanup();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const { dataDir, host, children } = await e2eWorkspace('pcisched-crash-', () => gpuHostSplitGroups());
 
 interface VmJson {
   id: number;

@@ -2,22 +2,12 @@
  * Walking skeleton end to end, with real processes: a server on port 0, a
  * probe reading a fake host root over gRPC, the CLI and the REST API.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { gpuHostSplitGroups } from '../helpers/fake-host.js';
-import { startServerProcess, startChild, runCliProcess, eventually, type ServerChild, type Child } from '../helpers/processes.js';
+import { e2eWorkspace, startServerProcess, startChild, runCliProcess, eventually, type ServerChild, type Child } from '../helpers/processes.js';
 
-const dataDir = mkdtempSync(path.join(tmpdir(), 'pcisched-e2e-'));
-const host = await gpuHostSplitGroups();
-const children: Child[] = [];
-after(async () => {
-  await Promise.all(children.map((c) => c.stop('SIGKILL')));
-  await host.cleanup();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const { dataDir, host, children } = await e2eWorkspace('pcisched-e2e-', () => gpuHostSplitGroups());
 
 interface HostJson {
   name: string;

@@ -4,8 +4,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { after } from 'node:test';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FakeHost } from './fake-host.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(REPO_ROOT, 'bin', 'pcisched');
@@ -114,4 +118,20 @@ export async function eventually<T>(check: () => Promise<T | undefined | null | 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * An end-to-end test file's workspace: a data directory and a fake host,
+ * and a list of children; all stopped (SIGKILL) and removed after the file's tests.
+ */
+export async function e2eWorkspace(prefix: string, makeHost: () => Promise<FakeHost>): Promise<{ dataDir: string; host: FakeHost; children: Child[] }> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), prefix));
+  const host = await makeHost();
+  const children: Child[] = [];
+  after(async () => {
+    await Promise.all(children.map((c) => c.stop('SIGKILL')));
+    await host.cleanup();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return { dataDir, host, children };
 }
