@@ -31,7 +31,8 @@
  * --clients C, --streams P,
  * --rest-hosts N, --rest-ops N, --rest-release-every N (rest: DELETE the
  * oldest VM every N-th submission; default 0, quick 3), --interval-ms N, --changed-fraction F,
- * --rescans N (probe-scan: timed rescans, default 2000 so p99 is not the 2nd-worst of 200). BENCH_SERVER_LOG=warn shows the rest scenario's server log.
+ * --database-url URL (place: on a scratch database of this PostgreSQL
+ * server instead of SQLite), --rescans N (probe-scan: timed rescans, default 2000 so p99 is not the 2nd-worst of 200). BENCH_SERVER_LOG=warn shows the rest scenario's server log.
  * No thresholds anywhere: the numbers are for people to read.
  * Profiling: see bench/profile-top.ts.
  */
@@ -85,6 +86,7 @@ async function main(argv: string[]): Promise<void> {
       'rest-hosts': { type: 'string' },
       'rest-ops': { type: 'string' },
       'rest-release-every': { type: 'string' },
+      'database-url': { type: 'string' },
       'interval-ms': { type: 'string' },
       'changed-fraction': { type: 'string' },
       rescans: { type: 'string' },
@@ -117,6 +119,7 @@ async function main(argv: string[]): Promise<void> {
         liveVmsPerHost: 2,
         concurrency: intOption(values.concurrency, 'concurrency', 8),
         sweepConcurrency: values.sweep === undefined ? (quick ? [] : [1, 32]) : values.sweep.split(',').filter(Boolean).map((v) => intOption(v, 'sweep', 1)),
+        postgresServer: values['database-url'],
       }),
     match: () =>
       runMatch({

@@ -12,7 +12,8 @@
  * wall time, releases included.
  */
 import { silentLogger, systemClock } from '../common/index.js';
-import { Scheduler, openSqliteDatabase, parseJsonSpec, type VmSpec } from '../scheduler/index.js';
+import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, type OpenedDatabase, type VmSpec } from '../scheduler/index.js';
+import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { TEMPLATES, generateHost, hostName, templateBody } from './cluster-gen.js';
 import { Latencies, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
@@ -29,6 +30,8 @@ export interface PlaceOptions {
   concurrency: number;
   /** More phases at these levels after the main one, at the largest size (`sweep` in the line). */
   sweepConcurrency: number[];
+  /** A PostgreSQL server (postgresql:// URL) to run on instead of SQLite: a scratch database is made there. */
+  postgresServer?: string;
 }
 
 export interface PlaceRun {
@@ -68,15 +71,24 @@ export interface PlaceRun {
 
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
-export async function placeRun(hosts: number, devicesPerHost: number, vms: number, releaseEvery: number, liveVmsPerHost: number, concurrency: number, sweepConcurrency: number[] = []): Promise<PlaceRun> {
+export async function placeRun(
+  hosts: number, devicesPerHost: number, vms: number, releaseEvery: number, liveVmsPerHost: number, concurrency: number, sweepConcurrency: number[] = [], postgresServer?: string,
+): Promise<PlaceRun> {
   const started = now();
   const sampler = new RssSampler();
   const tmp = tempDir('place');
   const logger = silentLogger();
-  let database: Awaited<ReturnType<typeof openSqliteDatabase>> | null = null;
+  let database: OpenedDatabase | null = null;
+  let scratch: TestDatabase | null = null;
   let scheduler: Scheduler | null = null;
   try {
-    database = await openSqliteDatabase({ dataDir: tmp.dir, logger });
+    if (postgresServer) {
+      // A database of its own on that server, dropped afterwards.
+      scratch = await freshDatabase(postgresServer);
+      database = await openPostgresDatabase({ url: scratch.url, logger });
+    } else {
+      database = await openSqliteDatabase({ dataDir: tmp.dir, logger });
+    }
     scheduler = await Scheduler.open({ db: database.db, clock: systemClock, logger, policy: 'pack' });
 
     progress(`place: ingesting ${hosts} hosts × ${devicesPerHost} devices via Scheduler.probeSnapshot`);
@@ -168,6 +180,7 @@ export async function placeRun(hosts: number, devicesPerHost: number, vms: numbe
     sampler.stop();
     await scheduler?.stop();
     await database?.close();
+    await scratch?.drop();
     tmp.dispose();
   }
 }
@@ -243,7 +256,7 @@ export async function runPlace(opts: PlaceOptions): Promise<ResultLine> {
   for (const hosts of opts.sizes) {
     // The other concurrency levels only at the largest size: one more ingest costs minutes.
     const sweep = hosts === opts.sizes[opts.sizes.length - 1] ? opts.sweepConcurrency : [];
-    const run = await placeRun(hosts, opts.devicesPerHost, opts.vms, opts.releaseEvery, opts.liveVmsPerHost, opts.concurrency, sweep);
+    const run = await placeRun(hosts, opts.devicesPerHost, opts.vms, opts.releaseEvery, opts.liveVmsPerHost, opts.concurrency, sweep, opts.postgresServer);
     progress(`place: ${hosts} hosts done: ${JSON.stringify(run)}`);
     runs.push(run);
   }
@@ -251,6 +264,7 @@ export async function runPlace(opts: PlaceOptions): Promise<ResultLine> {
   const small = runs[0]!;
   const line: ResultLine = {
     scenario: 'place',
+    database: opts.postgresServer ? 'postgresql' : 'sqlite',
     ...large,
     growth_10k_vs_1k: runs.length > 1 ? round(large.mean_ms / small.mean_ms, 2) : null,
     growth_p50: runs.length > 1 ? round(large.p50_ms / small.p50_ms, 2) : null,

@@ -21,22 +21,23 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A new empty database on the test server. */
-export async function freshDatabase(): Promise<TestDatabase> {
+/** A new empty database on the test server (or on `server`, a postgresql:// URL). */
+export async function freshDatabase(server = SERVER): Promise<TestDatabase> {
+  if (!server) throw new Error('no PostgreSQL server: set PCISCHED_TEST_PG_URL');
   const name = `pcisched_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: SERVER });
+  const admin = new pg.Client({ connectionString: server });
   await admin.connect();
   try {
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
-  const url = new URL(SERVER!);
+  const url = new URL(server);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     async drop() {
-      const client = new pg.Client({ connectionString: SERVER });
+      const client = new pg.Client({ connectionString: server });
       await client.connect();
       try {
         await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
