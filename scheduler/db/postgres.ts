@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient as PostgresClient } from '../../gen/prisma-postgres/client.js';
-import { ConfigError, type Logger } from '../../common/index.js';
+import { ConfigError, PcischedError, UnavailableError, type Logger } from '../../common/index.js';
 import type { Db, OpenedDatabase } from './database.js';
 import { migratePostgres, readMigrations } from './migrate.js';
 import { adapterSql, capturingFactory, registerDirectSql } from './direct-sql.js';
@@ -26,6 +26,9 @@ export async function openPostgresDatabase(options: { url: string; logger: Logge
   const pool = new pg.Pool({ connectionString: options.url, max: 2 });
   try {
     await migratePostgres(pool, readMigrations(options.migrationsDir ?? POSTGRES_MIGRATIONS_DIR), options.logger);
+  } catch (err) {
+    if (err instanceof PcischedError) throw err;
+    throw new UnavailableError(`cannot use PostgreSQL at ${redact(options.url)}: ${(err as Error).message}`, { cause: err });
   } finally {
     await pool.end();
   }

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
-import { createLogger, silentLogger, systemClock, type DeviceReport } from '../../common/index.js';
+import { ConfigError, UnavailableError, createLogger, silentLogger, systemClock, type DeviceReport } from '../../common/index.js';
 import { Scheduler, openPostgresDatabase, parseJsonSpec, type OpenedDatabase, type VmRecord } from '../../scheduler/index.js';
 import { POSTGRES_MIGRATIONS_DIR, directSql, readMigrations } from '../../scheduler/db/index.js';
 import { baseReport } from '../helpers/device-report.js';
@@ -173,5 +173,15 @@ test('replicas stay coherent: a release through another replica reaches the one 
     // Nothing changed since: a pass reloads nothing.
     assert.deepEqual(await a!.syncFromDatabase(), []);
     assert.deepEqual((await allocations(url)).map((x) => x.vmId).sort(), [a2!.id, waiting!.id].sort());
+  });
+});
+
+test('a database URL that is not PostgreSQL, or a server that cannot be reached, is a clear error without the password', async () => {
+  await assert.rejects(openPostgresDatabase({ url: 'mysql://root@127.0.0.1/x', logger: silentLogger() }), (err: unknown) => err instanceof ConfigError && /--database-url: expected a postgresql:\/\/ URL/.test(err.message));
+  await assert.rejects(openPostgresDatabase({ url: 'postgresql://pcisched:s3cret@127.0.0.1:1/x', logger: silentLogger() }), (err: unknown) => {
+    assert.ok(err instanceof UnavailableError);
+    assert.match(err.message, /^cannot use PostgreSQL at postgresql:\/\/pcisched:\*\*\*@127\.0\.0\.1:1\/x: .*ECONNREFUSED/);
+    assert.doesNotMatch(err.message, /s3cret/);
+    return true;
   });
 });
