@@ -14,7 +14,7 @@ import type { ClusterState } from './cluster-state.js';
 import type { Db } from './db/index.js';
 import type { SerialQueue } from './serial-queue.js';
 import type { CompiledVmSpec, VmSpec } from './spec.js';
-import type { VmRecord, VmStore } from './vm-store.js';
+import { PlacementConflictError, type VmRecord, type VmStore } from './vm-store.js';
 
 /** A batch carries at most this many items; the rest wait for the next turn. */
 const MAX_BATCH = 64;
@@ -54,6 +54,8 @@ export class GroupCommit {
   private drainQueued = false;
   /** The highest VM id stored: a batch hands out the ids above it. */
   private maxVmId = 0;
+  /** Hosts whose memory holds decisions of a batch that did not commit. */
+  private readonly stale = new Set<string>();
 
   constructor(
     private readonly deps: { db: Db; clock: Clock; logger: Logger; queue: SerialQueue; cluster: ClusterState; vmStore: VmStore; hooks: GroupCommitHooks },
@@ -86,7 +88,7 @@ export class GroupCommit {
   private scheduleDrain(): void {
     if (this.drainQueued || this.inbox.length === 0) return;
     this.drainQueued = true;
-    const { queue, logger, cluster, hooks } = this.deps;
+    const { queue, logger } = this.deps;
     void queue
       .run(async () => {
         // A commit runs in microtasks and never lets the event loop read
@@ -98,18 +100,31 @@ export class GroupCommit {
         try {
           await this.runBatch(batch);
         } catch (err) {
-          // Broken, not refused: memory may be ahead of the database, so reload it; callers get the error.
+          // Broken, not refused (the database failed): callers get the error
+          // at once; the hosts the batch touched are reloaded now if the
+          // database answers, else before the next batch.
           logger.error({ err, items: batch.length }, 'group commit failed');
-          for (const host of [...cluster.hosts.values()]) await hooks.reloadHost(host.name);
           for (const item of batch) item.reject(err);
+          await this.reloadStale().catch((reloadErr: unknown) => logger.error({ err: reloadErr, hosts: this.stale.size }, 'hosts not reloaded yet'));
+        } finally {
+          this.scheduleDrain();
         }
-        this.scheduleDrain();
       })
       .catch((err) => logger.error({ err }, 'group commit failed'));
   }
 
+  /** Reloads the hosts whose memory may be ahead of the database; throws (keeping them) if it cannot. */
+  private async reloadStale(): Promise<void> {
+    for (const name of [...this.stale]) {
+      await this.deps.hooks.reloadHost(name);
+      this.stale.delete(name);
+    }
+  }
+
   private async runBatch(batch: BatchItem[]): Promise<void> {
     const { db, clock, logger, cluster, vmStore, hooks } = this.deps;
+    // A failed batch left hosts to reload: no decision on them before that.
+    await this.reloadStale();
     const write: BatchWrite = { placedOn: [], freedOn: [], releases: [], releasesElsewhere: [], releasesLeases: false, goneDevices: [], vms: [], allocations: [] };
     const placedOn = new Map<number, { host: MemHost; expected: number }>();
     const freed = new Set<MemHost>();
@@ -151,6 +166,7 @@ export class GroupCommit {
         for (const a of decision.allocations) write.allocations.push({ vmId: id, ...a });
       }
     }
+    const touched = new Set([...freed, ...[...placedOn.values()].map((p) => p.host)]);
     write.placedOn = [...placedOn.values()].map(({ host, expected }) => ({ id: host.id, expected }));
     write.freedOn = [...freed].filter((h) => !placedOn.has(h.id)).map((h) => h.id);
 
@@ -158,8 +174,11 @@ export class GroupCommit {
     try {
       released = await commitBatch(db, write, now, (id) => (id === null ? null : (cluster.byId.get(id)?.name ?? null)));
     } catch (err) {
+      // Memory holds this batch's decisions, which the database does not.
+      for (const host of touched) this.stale.add(host.name);
+      if (!(err instanceof PlacementConflictError)) throw err;
       logger.warn({ err, items: batch.length }, 'group commit refused; reloading hosts and committing one by one');
-      for (const host of new Set([...freed, ...[...placedOn.values()].map((p) => p.host)])) await hooks.reloadHost(host.name);
+      await this.reloadStale();
       this.maxVmId = await maxVmId(db);
       for (const item of batch) await hooks.alone(item);
       return;

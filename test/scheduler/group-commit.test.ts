@@ -111,3 +111,31 @@ test('another writer moves a host on: the batch is refused, then each VM is plac
     assert.equal(s.getHost('h1').devicesUsed, 3);
   });
 });
+
+test('a database that fails a batch: its callers get the error at once, memory follows the database again, later batches work', async () => {
+  await withScheduler(async (s, db) => {
+    await s.probeSnapshot({ name: 'h1', session: 's', generation: 1, intervalMs: 3_600_000, facts: FACTS, devices: gpus(3) });
+    const kept = await s.submit(gpuVm('kept'));
+    // A failure that is not a constraint: the insert's trigger writes to a table that does not exist.
+    const raw = new Database(db.file);
+    raw.exec(`CREATE TRIGGER "broken" BEFORE INSERT ON "Vm" BEGIN INSERT INTO "nowhere" VALUES (1); END`);
+    try {
+      const results = await Promise.allSettled([s.submit(gpuVm('a')), s.submit(gpuVm('b')), s.release(kept.id)]);
+      for (const r of results) {
+        assert.equal(r.status, 'rejected');
+        assert.match(String((r as PromiseRejectedResult).reason), /no such table: (main\.)?nowhere/);
+      }
+    } finally {
+      raw.exec('DROP TRIGGER "broken"');
+      raw.close();
+    }
+    // Nothing of the failed batch stayed in memory (reloaded on the queue, before any other decision):
+    // the kept VM still holds its GPU, the others are free.
+    await s.settled();
+    const held = s.getHost('h1').devices.filter((d) => d.vm !== null);
+    assert.deepEqual(held.map((d) => d.vm), [kept.id]);
+    assert.equal((await s.getVm(kept.id)).state, 'allocated');
+    const after = await Promise.all([s.submit(gpuVm('c')), s.submit(gpuVm('d')), s.submit(gpuVm('e'))]);
+    assert.deepEqual(after.map((v) => v.state), ['allocated', 'allocated', 'pending']);
+  });
+});
