@@ -4,8 +4,10 @@
  * item against memory in order (later ones see earlier ones), hands out VM
  * ids, and commits everything in one transaction (batch-store.ts). The
  * promise of each item resolves only after that commit, so nothing
- * acknowledged is lost. If the database refuses the batch, memory is
- * reloaded and each item runs on its own, the one-at-a-time path.
+ * acknowledged is lost. If the database refuses the batch (a constraint:
+ * another writer moved a host on), the hosts it touched are reloaded and each
+ * item runs on its own, the one-at-a-time path. If the database fails, the
+ * callers get its error and those hosts are reloaded before the next decision.
  */
 import type { Clock, Logger } from '../common/index.js';
 import { commitBatch, maxVmId, nextVmIds, type BatchWrite, type NewVmRow, type Released } from './batch-store.js';
