@@ -34,8 +34,14 @@ export class ClusterState {
     private readonly options: { policy: PlacementPolicy; stepBudget?: number; logger: Logger },
   ) {}
 
-  /** Puts a stored host in memory (replacing any older copy) and returns it. */
+  /**
+   * Puts a stored host in memory (replacing any older copy) and returns it.
+   * VMs holding its devices that memory did not know (stored before a
+   * restart, or placed by another replica) become live VMs; whether they
+   * have leases is not known, so their release deletes them to be sure.
+   */
   load(stored: StoredHost, online: boolean, lastSeenAt: Date | null): MemHost {
+    for (const d of stored.devices) if (d.vmId !== null && !this.liveVms.has(d.vmId)) this.liveVms.set(d.vmId, { hostId: stored.id, leases: true });
     const host = toMemHost(stored, online, lastSeenAt, this.interner);
     this.hosts.set(host.name, host);
     this.byId.set(host.id, host);

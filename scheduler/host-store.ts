@@ -86,11 +86,11 @@ export class HostStore {
    * devices that dropped out are removed and allocated ones flagged missing.
    * Returns whether the device set changed (capacity may have changed).
    *
-   * Raw statements in one interactive transaction: a registration storm
-   * stores thousands of 32-device snapshots, and Prisma 6 compiles each typed
-   * query (about 1 ms, more for a 32-row createMany) where a raw one costs
-   * about 0.4 ms. The stored host is built from the input and the returned
-   * ids rather than read back.
+   * Raw statements in one interactive transaction on the direct path
+   * (db/direct-sql.ts): a registration storm stores thousands of 32-device
+   * snapshots, and Prisma 6 plans every query it runs (about 1 ms a typed
+   * one, more for a 32-row createMany; 0.2 ms a raw one). The stored host is
+   * built from the input and the returned ids rather than read back.
    */
   async ingestSnapshot(input: SnapshotInput): Promise<{ host: StoredHost; devicesChanged: boolean }> {
     const now = this.clock.now();
@@ -195,4 +195,3 @@ function deviceColumns(d: DeviceReport) {
     iommuGroup: d.iommuGroup,
   };
 }
-

@@ -23,8 +23,8 @@ export interface ReplicaSyncDeps {
   cluster: ClusterState;
   hostStore: HostStore;
   logger: Logger;
-  /** Memory of a known host replaced by what the database holds (keeping this replica's view of its liveness). */
-  reload(stored: StoredHost): void;
+  /** Memory of a host replaced (or made) by what the database holds, keeping this replica's view of its liveness. */
+  apply(stored: StoredHost): void;
   /** Something changed: pending VMs may fit now. */
   changed(): void;
 }
@@ -63,10 +63,8 @@ export class ReplicaSync {
         if (mem && mem.allocVersion === Number(row.allocVersion) && mem.generation === Number(row.generation)) continue;
         const stored = await hostStore.load(String(row.name));
         if (!stored) continue;
-        if (mem) this.deps.reload(stored);
-        else cluster.load(stored, false, stored.lastSeenAt);
-        // VMs another replica placed: known here, so that a release through this replica frees them in memory too.
-        for (const d of stored.devices) if (d.vmId !== null && !cluster.liveVms.has(d.vmId)) cluster.liveVms.set(d.vmId, { hostId: stored.id, leases: true });
+        // Loading also makes the VMs another replica placed there known, so a release through this one frees them in memory too.
+        this.deps.apply(stored);
         moved.push(stored.name);
       }
       if (moved.length > 0) {

@@ -13,7 +13,7 @@
 import type { Clock, HostFacts, Logger, DeviceReport } from '../common/index.js';
 import { NotFoundError, ValidationError } from '../common/index.js';
 import { directSql, type Db } from './db/index.js';
-import { HostStore } from './host-store.js';
+import { HostStore, type StoredHost } from './host-store.js';
 import { NetworkStore, NoFreeAddressError, type NicPlan } from './network-store.js';
 import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, type VmDevice } from './vm-store.js';
 import { hostView, type MemHost, type HostView } from './cluster.js';
@@ -83,10 +83,7 @@ export class Scheduler {
     });
     this.replicaSync = new ReplicaSync({
       db: opts.db, queue: this.queue, cluster: this.cluster, hostStore: this.hostStore, logger: opts.logger,
-      reload: (stored) => {
-        const old = this.cluster.hosts.get(stored.name);
-        this.cluster.load(stored, old?.online ?? false, old?.lastSeenAt ?? stored.lastSeenAt);
-      },
+      apply: (stored) => this.applyStored(stored),
       changed: () => this.requestRetry(),
     });
   }
@@ -97,8 +94,6 @@ export class Scheduler {
     for (const stored of await s.hostStore.loadAll()) {
       // After a restart no probe is connected yet: every host starts offline.
       s.cluster.load(stored, false, stored.lastSeenAt);
-      // Whether a loaded VM has leases is not known here: its release deletes them to be sure.
-      for (const d of stored.devices) if (d.vmId !== null) s.cluster.liveVms.set(d.vmId, { hostId: stored.id, leases: true });
     }
     await s.hostStore.markAllOffline();
     await s.groupCommit.open();
@@ -403,8 +398,13 @@ export class Scheduler {
 
   private async reloadHost(name: string): Promise<void> {
     const stored = await this.hostStore.load(name);
-    const old = this.cluster.hosts.get(name);
-    if (stored && old) this.cluster.load(stored, old.online, old.lastSeenAt);
+    if (stored && this.cluster.hosts.has(name)) this.applyStored(stored);
+  }
+
+  /** Memory of a host replaced by what the database holds, keeping this scheduler's view of its liveness (offline if new here). */
+  private applyStored(stored: StoredHost): void {
+    const old = this.cluster.hosts.get(stored.name);
+    this.cluster.load(stored, old?.online ?? false, old?.lastSeenAt ?? stored.lastSeenAt);
   }
 
   /** Coalesces retry requests: one pass at a time, another if asked meanwhile. */
