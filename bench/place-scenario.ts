@@ -15,7 +15,7 @@ import { silentLogger, systemClock } from '../common/index.js';
 import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, type OpenedDatabase, type VmSpec } from '../scheduler/index.js';
 import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { TEMPLATES, generateHost, hostName, templateBody } from './cluster-gen.js';
-import { Latencies, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+import { CpuMeter, Latencies, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface PlaceOptions {
   /** Host counts to run, smallest first; growth compares the last to the first. */
@@ -32,6 +32,12 @@ export interface PlaceOptions {
   sweepConcurrency: number[];
   /** A PostgreSQL server (postgresql:// URL) to run on instead of SQLite: a scratch database is made there. */
   postgresServer?: string;
+  /**
+   * Untimed submissions (each followed by a release) before the timed ones,
+   * at the same concurrency: V8 has then optimized the hot code, as in a
+   * scheduler that has run for a while (`--no-opt` makes warm and cold equal).
+   */
+  warmupOps: number;
 }
 
 export interface PlaceRun {
@@ -46,6 +52,12 @@ export interface PlaceRun {
   /** Placements per second of wall time while `concurrency` submitters run. */
   ops_per_s: number;
   concurrency: number;
+  /** Untimed submissions before measuring (PlaceOptions.warmupOps). */
+  warmup_ops: number;
+  /** CPU of every thread, and the event loop's busy time, per submission or release (stats.ts CpuMeter). */
+  cpu_ms_per_op: number;
+  loop_busy_ms_per_op: number;
+  loop_utilization: number;
   /** Templates placed once before measuring, and the slowest of those (cold matcher caches). */
   warmup_templates: number;
   cold_max_ms: number;
@@ -71,9 +83,9 @@ export interface PlaceRun {
 
 const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
-export async function placeRun(
-  hosts: number, devicesPerHost: number, vms: number, releaseEvery: number, liveVmsPerHost: number, concurrency: number, sweepConcurrency: number[] = [], postgresServer?: string,
-): Promise<PlaceRun> {
+/** One size of the place scenario: `hosts` hosts, the rest as in PlaceOptions. */
+async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { sweepConcurrency: number[] }): Promise<PlaceRun> {
+  const { devicesPerHost, vms, releaseEvery, liveVmsPerHost, concurrency, sweepConcurrency, postgresServer, warmupOps } = opts;
   const started = now();
   const sampler = new RssSampler();
   const tmp = tempDir('place');
@@ -134,10 +146,20 @@ export async function placeRun(
     progress(`place: warm-up placed ${warm.count} templates once, slowest ${round(warm.summary().max)} ms`);
 
     const live: number[] = [];
+    if (warmupOps > 0) {
+      progress(`place: warm-up of ${warmupOps} untimed submissions, each followed by a release`);
+      const warmSpecs = Array.from({ length: warmupOps }, (_, i) => ({ ...specs[i % specs.length]!, name: `warmup-${i}` }));
+      await submitPhase(scheduler, warmSpecs, concurrency, live, { hosts, devices: hosts * devicesPerHost, releaseEvery: 1, liveVmsPerHost });
+      // Back to an empty cluster: the timed part starts as it would without warm-up.
+      for (const id of live.splice(0)) await scheduler.release(id);
+      await scheduler.settled();
+    }
     const phase = (c: number) => submitPhase(scheduler!, specs, c, live, { hosts, devices: hosts * devicesPerHost, releaseEvery, liveVmsPerHost });
     progress(`place: submitting ${vms} VMs, ${concurrency} in flight (release the oldest every ${releaseEvery || '∞'} and above ${liveVmsPerHost * hosts} live)`);
     const submitMark = monotonicUs();
+    const meter = new CpuMeter();
     const main = await phase(concurrency);
+    const cpu = meter.stop(main.submit.count + main.release.count);
     const endMark = monotonicUs();
     const sweep = [];
     for (const c of sweepConcurrency) {
@@ -163,6 +185,9 @@ export async function placeRun(
       ops: s.count,
       ops_per_s: round((s.count * 1000) / submitWall, 1),
       concurrency,
+      warmup_ops: warmupOps,
+      // Per submission or release, the load generator's share included (it runs in this process).
+      ...cpu,
       warmup_templates: warm.count,
       cold_max_ms: round(warm.summary().max, 1),
       sweep,
@@ -256,7 +281,7 @@ export async function runPlace(opts: PlaceOptions): Promise<ResultLine> {
   for (const hosts of opts.sizes) {
     // The other concurrency levels only at the largest size: one more ingest costs minutes.
     const sweep = hosts === opts.sizes[opts.sizes.length - 1] ? opts.sweepConcurrency : [];
-    const run = await placeRun(hosts, opts.devicesPerHost, opts.vms, opts.releaseEvery, opts.liveVmsPerHost, opts.concurrency, sweep, opts.postgresServer);
+    const run = await placeRun(hosts, { ...opts, sweepConcurrency: sweep });
     progress(`place: ${hosts} hosts done: ${JSON.stringify(run)}`);
     runs.push(run);
   }

@@ -1,12 +1,20 @@
 /**
  * `rest`: VM submissions through the real HTTP server (startServer on
- * 127.0.0.1:0, SQLite in a temp dir) from C concurrent fetch clients in a
- * child process (rest-clients.ts), so the server has its event loop to
- * itself as it would with remote clients. Hosts are registered with `server.scheduler.probeSnapshot` (the
- * call the gRPC service makes for a snapshot), not over gRPC: the ingest
- * scenario measures that path. Every `releaseEvery`-th submission a client
- * also DELETEs the oldest live VM (and whenever more than `liveVmsPerHost`
- * × hosts VMs are live); those requests are timed separately.
+ * 127.0.0.1:0, SQLite in a temp dir) from C concurrent keep-alive clients in
+ * a child process (rest-clients.ts), so the server has its event loop to
+ * itself as it would with remote clients. Hosts are registered with
+ * `server.scheduler.probeSnapshot` (the call the gRPC service makes for a
+ * snapshot), not over gRPC: the ingest scenario measures that path. Every
+ * `releaseEvery`-th submission a client also DELETEs the oldest live VM (and
+ * whenever more than `liveVmsPerHost` × hosts VMs are live); those requests
+ * are timed separately.
+ *
+ * `warmupOps` untimed submissions come first. Why: in a process that has
+ * just started, V8 is still optimizing express, node's HTTP and our handlers
+ * on its helper threads, and the first 2,000 requests cost about twice the
+ * CPU of later ones (with `--no-opt` the two cost the same). A scheduler
+ * serves requests for days; the timed part measures that state. The server's
+ * CPU is measured over the timed part only.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +22,7 @@ import { createLogger, silentLogger } from '../common/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { TEMPLATES, generateHost } from './cluster-gen.js';
 import type { ClientsJob, ClientsResult } from './rest-clients.js';
-import { Latencies, RssSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+import { CpuMeter, Latencies, RssSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface RestOptions {
   hosts: number;
@@ -24,6 +32,10 @@ export interface RestOptions {
   releaseEvery: number;
   /** Also release the oldest while more than this many VMs per host are live. */
   liveVmsPerHost: number;
+  /** Untimed submissions (each with a release) before the timed ones. */
+  warmupOps: number;
+  /** False: return the line without printing it, nor progress (tests). */
+  print?: boolean;
 }
 
 export async function runRest(opts: RestOptions): Promise<ResultLine> {
@@ -47,8 +59,17 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
 
     const base = `${server.httpUrl}/api/v1`;
     progress(`rest: ${opts.ops} POST /api/v1/vms from ${opts.clients} concurrent clients in a child process`);
-    const result = await runClients({ base, ops: opts.ops, clients: opts.clients, hosts: opts.hosts, releaseEvery: opts.releaseEvery, liveVmsPerHost: opts.liveVmsPerHost });
+    let meter = new CpuMeter();
+    const result = await runClients(
+      { base, ops: opts.ops, clients: opts.clients, hosts: opts.hosts, releaseEvery: opts.releaseEvery, liveVmsPerHost: opts.liveVmsPerHost, warmupOps: opts.warmupOps },
+      () => {
+        if (opts.warmupOps > 0) progress(`rest: warm-up of ${opts.warmupOps} submissions done; timing ${opts.ops}`);
+        meter = new CpuMeter();
+      },
+    );
     await server.scheduler.settled();
+    // The server's CPU per request (the clients run in their own process).
+    const cpu = meter.stop(result.submitMs.length + result.releaseMs.length);
     const submit = new Latencies();
     const release = new Latencies();
     for (const ms of result.submitMs) submit.add(ms);
@@ -64,18 +85,22 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
       ops_per_s: round((s.count * 1000) / wallMs, 1),
       requests_per_s: round(((s.count + release.count) * 1000) / wallMs, 1),
       warmup_templates: TEMPLATES.length,
+      warmup_ops: opts.warmupOps,
       cold_max_ms: round(coldMaxMs, 1),
       ...submitReleaseFields(submit, release, placed, pending),
       rss_mb: rssMb(),
       rss_peak_mb: sampler.stop(),
       clients: opts.clients,
+      server_cpu_ms_per_request: cpu.cpu_ms_per_op,
+      server_loop_busy_ms_per_request: cpu.loop_busy_ms_per_op,
+      server_loop_utilization: cpu.loop_utilization,
       // CPU the load generator itself used, per request: it shares the machine with the server.
       client_cpu_ms_per_request: round(clientCpuMs / Math.max(1, s.count + release.count), 3),
       wall_ms: round(wallMs, 1),
       host_registration: 'scheduler.probeSnapshot',
       ingest_ms: round(ingestMs, 1),
     };
-    emit(line);
+    if (opts.print !== false) emit(line);
     return line;
   } finally {
     sampler.stop();
@@ -85,13 +110,17 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
 }
 
 /** Runs the clients in a child process (see rest-clients.ts) and returns what they measured. */
-function runClients(job: ClientsJob): Promise<Extract<ClientsResult, { type: 'done' }>> {
+function runClients(job: ClientsJob, onWarm: () => void): Promise<Extract<ClientsResult, { type: 'done' }>> {
   // The child needs the tsx loader; profiling flags stay with this process.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--heap-prof'));
   if (!execArgv.some((a) => a === '--import' || a.startsWith('--import=') || a.startsWith('--loader'))) execArgv.push('--import', 'tsx');
   const child = fork(fileURLToPath(new URL('./rest-clients.ts', import.meta.url)), [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    child.once('message', (m: ClientsResult) => (m.type === 'done' ? resolve(m) : reject(new Error(`rest clients failed: ${m.error}`))));
+    child.on('message', (m: ClientsResult) => {
+      if (m.type === 'warm') onWarm();
+      else if (m.type === 'done') resolve(m);
+      else reject(new Error(`rest clients failed: ${m.error}`));
+    });
     child.once('exit', (code) => reject(new Error(`rest clients exited with ${code} before reporting`)));
     child.once('error', reject);
     child.send(job);

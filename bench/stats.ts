@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 
 /** The line every scenario prints (extra fields welcome). */
 export interface ResultLine {
@@ -178,5 +179,26 @@ export class RssSampler {
     clearInterval(this.timer);
     this.sample();
     return round(this.peak / 1048576, 1);
+  }
+}
+
+/**
+ * CPU the process spent (every thread) and the time its event loop was busy,
+ * per operation over one phase. On a shared VM wall-clock rates swing with
+ * the neighbours; these show whether the code or the machine changed.
+ */
+export class CpuMeter {
+  private readonly cpu = process.cpuUsage();
+  private readonly loop = performance.eventLoopUtilization();
+
+  stop(ops: number): { cpu_ms_per_op: number; loop_busy_ms_per_op: number; loop_utilization: number } {
+    const cpu = process.cpuUsage(this.cpu);
+    const loop = performance.eventLoopUtilization(this.loop);
+    const n = Math.max(1, ops);
+    return {
+      cpu_ms_per_op: round((cpu.user + cpu.system) / 1000 / n),
+      loop_busy_ms_per_op: round(loop.active / n),
+      loop_utilization: round(loop.utilization),
+    };
   }
 }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProbeScan } from '../../bench/probe-scan-scenario.js';
 import { runMatch } from '../../bench/match-scenario.js';
+import { runRest } from '../../bench/rest-scenario.js';
 import { REQUIRED_FIELDS } from '../../bench/stats.js';
 
 test('probe-scan at a tiny size yields one well-formed result line', async () => {
@@ -29,4 +30,20 @@ test('match at tiny sizes places VMs and reports growth between the sizes', asyn
   assert.equal(parsed.ops, 20);
   assert.equal(typeof parsed.growth_10k_vs_1k, 'number');
   assert.deepEqual(parsed.growth_sizes, [3, 6]);
+});
+
+test('rest at a tiny size: an untimed warm-up first, then the timed submissions, with the server CPU of those alone', async () => {
+  const line = await runRest({ hosts: 4, devicesPerHost: 32, ops: 24, clients: 3, releaseEvery: 0, liveVmsPerHost: 2, warmupOps: 30, print: false });
+  const parsed = JSON.parse(JSON.stringify(line)) as Record<string, unknown>;
+  for (const field of REQUIRED_FIELDS) assert.ok(field in parsed, `missing ${field}`);
+  assert.equal(parsed.scenario, 'rest');
+  // The warm-up's 30 submissions are neither counted nor left holding devices.
+  assert.equal(parsed.ops, 24);
+  assert.equal(parsed.warmup_ops, 30);
+  assert.equal(parsed.placed, 24);
+  // Past 4 hosts × 2 live VMs, each timed submission releases the oldest timed one.
+  assert.equal(parsed.releases, 16);
+  for (const field of ['server_cpu_ms_per_request', 'server_loop_busy_ms_per_request', 'client_cpu_ms_per_request'] as const) {
+    assert.ok(typeof parsed[field] === 'number' && (parsed[field] as number) > 0, field);
+  }
 });
