@@ -11,6 +11,7 @@
  * Releases are timed separately; ops_per_s is placements per second of
  * wall time, releases included.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { silentLogger, systemClock } from '../common/index.js';
 import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, type OpenedDatabase, type VmSpec } from '../scheduler/index.js';
 import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
@@ -61,6 +62,8 @@ export interface PlaceRun {
   /** Templates placed once before measuring, and the slowest of those (cold matcher caches). */
   warmup_templates: number;
   cold_max_ms: number;
+  /** The longest event-loop delay meanwhile (new shapes are prefiltered in slices: ClusterState.warm). */
+  cold_loop_delay_max_ms: number;
   sweep: Array<{ concurrency: number; ops_per_s: number; p50_ms: number; p99_ms: number; mean_ms: number; max_ms: number }>;
   p50_ms: number;
   p99_ms: number;
@@ -133,6 +136,10 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
     // Warm-up, not measured: the first VM of each template makes the matcher
     // work out every host for that shape (see cold_max_ms), once per process.
     const warm = new Latencies();
+    // The longest the event loop went unanswered while those first VMs were
+    // placed: what heartbeats and HTTP requests would have waited.
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
     const seen = new Set<string>();
     for (let i = 0; i < vms && seen.size < TEMPLATES.length; i++) {
       const template = specs[i]!.name.replace(/^vm-\d+-/, '');
@@ -143,7 +150,9 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       warm.add(now() - t0);
       await scheduler.release(vm.id);
     }
-    progress(`place: warm-up placed ${warm.count} templates once, slowest ${round(warm.summary().max)} ms`);
+    loopDelay.disable();
+    const coldLoopDelayMaxMs = loopDelay.max / 1e6;
+    progress(`place: warm-up placed ${warm.count} templates once, slowest ${round(warm.summary().max)} ms, event loop held up to ${round(coldLoopDelayMaxMs)} ms`);
 
     const live: number[] = [];
     if (warmupOps > 0) {
@@ -190,6 +199,7 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       ...cpu,
       warmup_templates: warm.count,
       cold_max_ms: round(warm.summary().max, 1),
+      cold_loop_delay_max_ms: round(coldLoopDelayMaxMs, 1),
       sweep,
       ...submitReleaseFields(submit, release, placed, pending),
       rss_mb: rssMb(),

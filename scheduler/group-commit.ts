@@ -133,6 +133,8 @@ export class GroupCommit {
     const submits: Array<{ item: SubmitItem; vm: VmRecord; host: MemHost | null }> = [];
     const now = clock.now();
     const ids = await nextVmIds(db, batch.filter((item) => item.kind === 'submit').length, this.maxVmId);
+    // A new template shape is prefiltered here in slices, not in one long decision below.
+    for (const item of batch) if (item.kind === 'submit') await cluster.warm(item.compiled);
     let taken = 0;
     for (const item of batch) {
       if (item.kind === 'release') {

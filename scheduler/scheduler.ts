@@ -335,6 +335,7 @@ export class Scheduler {
         await this.vmStore.setPending(vmId, reasons);
         return this.vmStore.get(vmId);
       }
+      await this.cluster.warm(spec);
       for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
         const decision = this.cluster.decide(spec);
         if (decision.kind === 'pending') {

@@ -31,6 +31,9 @@ export interface ShapeVerdicts {
   /** Bounds on the free matching devices after placement; NaN = rejected. */
   lower: Float64Array;
   upper: Float64Array;
+  /** Cache clock when `warmBounds` last began / last finished a pass over every host (-1: never). */
+  warming: number;
+  warmed: number;
 }
 
 /** Shapes kept; user-written selectors make the set of shapes open-ended. */
@@ -159,7 +162,8 @@ export class PlacementCache {
     let v = lru(this.shapes, slot, (evicted) => this.layoutVerdicts.delete(evicted));
     if (v === undefined || v.at.length < this.epoch.length) {
       const n = this.epoch.length;
-      const fresh: ShapeVerdicts = { at: new Int32Array(n).fill(-1), lower: new Float64Array(n), upper: new Float64Array(n) };
+      // Grown: positions past the old length are unknown, so no pass counts as finished.
+      const fresh: ShapeVerdicts = { at: new Int32Array(n).fill(-1), lower: new Float64Array(n), upper: new Float64Array(n), warming: -1, warmed: -1 };
       if (v !== undefined) {
         fresh.at.set(v.at);
         fresh.lower.set(v.lower);

@@ -64,7 +64,22 @@ export class Scratch {
 const POLICIES: readonly PlacementPolicy[] = ['pack', 'spread'];
 const ATTRIBUTES: readonly MatchAttribute[] = ['NUMA_NODE', 'PCIE_ROOT'];
 
+/**
+ * Plans kept per compiled spec (never changed once compiled): the scheduler
+ * asks for one VM's plan more than once (ClusterState.warm, then decide;
+ * every retry of a pending VM), and building one costs ~20 µs of strings.
+ */
+const plans = new WeakMap<CompiledVmSpec, PlacementPlan>();
+
 export function makePlan(spec: CompiledVmSpec, options: PlacementOptions): PlacementPlan {
+  const known = plans.get(spec);
+  if (known !== undefined && known.policy === (spec.policy ?? options?.policy) && known.budget === (options.stepBudget ?? DEFAULT_STEP_BUDGET)) return known;
+  const plan = buildPlan(spec, options);
+  plans.set(spec, plan);
+  return plan;
+}
+
+function buildPlan(spec: CompiledVmSpec, options: PlacementOptions): PlacementPlan {
   const policy = spec.policy ?? options?.policy;
   if (!POLICIES.includes(policy)) throw new PlacementInputError(`placement policy must be pack or spread, got ${String(policy)}`);
   const budget = options.stepBudget ?? DEFAULT_STEP_BUDGET;

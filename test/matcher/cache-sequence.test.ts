@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PlacementCache, placeVm, type DeviceState, type HostState } from '../../scheduler/matcher/index.js';
+import { PlacementCache, placeVm, warmBounds, type DeviceState, type HostState } from '../../scheduler/matcher/index.js';
 import type { CompiledVmSpec } from '../../scheduler/spec.js';
 import { device, group, host, sriov, vm } from '../helpers/matcher-builders.js';
 
@@ -41,8 +41,9 @@ function isPristine(h: HostState): boolean {
   return h.devices.every((d) => d.heldBy === null && !d.missing);
 }
 
-for (const seed of [1, 2, 3, 4, 5]) {
-  test(`cached placements equal uncached ones over a sequence with shared layouts (seed ${seed})`, () => {
+for (const [seed, warm] of [[1, false], [2, false], [3, false], [4, false], [5, false], [6, true], [7, true], [8, true]] as const) {
+  const warming = warm ? ', each prefiltered ahead host by host while the cluster changes' : '';
+  test(`cached placements equal uncached ones over a sequence with shared layouts${warming} (seed ${seed})`, () => {
     const r = rng(seed);
     const layouts = new Map<HostState, number>();
     const hosts: HostState[] = [];
@@ -74,6 +75,22 @@ for (const seed of [1, 2, 3, 4, 5]) {
         cache.invalidate(h);
       }
       const spec = TEMPLATES[Math.floor(r() * TEMPLATES.length)]!;
+      if (warm) {
+        // As ClusterState.warm does, one host per slice; between slices the
+        // cluster moves on (a release, a host going offline or coming back).
+        for (let next = 0; next < hosts.length; ) {
+          next = warmBounds(spec, hosts, { policy: 'pack', cache }, next, () => true, 1);
+          const roll = r();
+          if (roll < 0.2 && live.length > 0) {
+            const [gone] = live.splice(Math.floor(r() * live.length), 1);
+            setHolder(gone!.host, gone!.addresses, null);
+          } else if (roll < 0.25) {
+            const h = hosts[Math.floor(r() * hosts.length)]!;
+            h.online = !h.online;
+            cache.invalidate(h);
+          }
+        }
+      }
       const cached = placeVm(spec, hosts, { policy: 'pack', cache });
       const fresh = placeVm(spec, hosts, { policy: 'pack' });
       assert.deepEqual(cached, fresh, `seed ${seed} step ${step}`);
