@@ -9,7 +9,7 @@ import { ValidationError, type Logger } from '../common/index.js';
 import { deviceAt, setHolder, setOnline, toMemHost, type MemHost } from './cluster.js';
 import type { StoredHost } from './host-store.js';
 import { Interner } from './interner.js';
-import { placeVm, warmBounds, PlacementCache, type HostState, type PlacementOptions } from './matcher/index.js';
+import { placeVm, warmBounds, warmSearch, PlacementCache, type HostState, type PlacementOptions } from './matcher/index.js';
 import { capReasons } from './pending-reasons.js';
 import type { PendingReason, VmDevice } from './vm-store.js';
 
@@ -68,22 +68,32 @@ export class ClusterState {
   /**
    * Prepares `decide(spec)` in slices of about `sliceMs`, yielding to the
    * event loop between them: a template shape the cluster has not seen
-   * costs a prefilter of every host, 0.6 s at 10k hosts, which would
-   * otherwise hold up heartbeats and HTTP for that long. Returns the number
+   * costs a prefilter of every host, 0.6 s at 10k hosts, and sometimes a
+   * long first search, which would otherwise hold up heartbeats and HTTP. Returns the number
    * of slices (1 when nothing was left to do). Never throws: `decide`
    * reports a broken input.
    */
   async warm(spec: CompiledVmSpec, sliceMs = 4): Promise<number> {
     let slices = 0;
-    for (let next = 0; ; ) {
+    let next = 0;
+    let searched = false;
+    let searching = false;
+    for (;;) {
       slices++;
       const deadline = performance.now() + sliceMs;
+      const stop = () => performance.now() >= deadline;
       try {
-        next = warmBounds(spec, this.views, this.placementOptions(spec), next, () => performance.now() >= deadline);
+        // Bounds for every host first, then the exact scores the search will want;
+        // each does at least one host before it asks `stop`, so every slice gets somewhere.
+        if (next < this.views.length) next = warmBounds(spec, this.views, this.placementOptions(spec), next, stop);
+        if (next >= this.views.length) {
+          searched = warmSearch(spec, this.views, this.placementOptions(spec), stop, searching);
+          searching = true;
+        }
       } catch {
         return slices;
       }
-      if (next >= this.views.length) return slices;
+      if (searched) return slices;
       await new Promise((resolve) => setImmediate(resolve));
     }
   }

@@ -49,15 +49,16 @@
  *   unchanged hosts altogether (~2000 placements/s at 10k × 32).
  *
  * `warmBounds(spec, hosts, options, from, stop)` does a new shape's
- * per-host prefilter ahead of `placeVm`, a slice at a time, so a caller can
- * let other work run between slices.
+ * per-host prefilter ahead of `placeVm`, and `warmSearch(spec, hosts,
+ * options, stop)` then the exact scores its search will need, a slice at a
+ * time, so a caller can let other work run between slices.
  *
  * Assumption: `matchesDevice` accepts no device whose vendor, device, class
  * or short address differs (case-insensitively) from one the request gives,
  * and depends on nothing but those ids, the selector's source text and the
  * device's report (not on its live state).
  */
-export { placeVm, warmBounds } from './place-vm.js';
+export { placeVm, warmBounds, warmSearch } from './place-vm.js';
 export { PlacementCache } from './placement-cache.js';
 export { invalidateHostIndex } from './host-index.js';
 export { requestLabel } from './reasons.js';

@@ -86,3 +86,39 @@ test('hosts that change between slices: the decision after warming is the cold o
   }
   assert.ok(placed > 100, `${placed} placements`);
 });
+
+test('loose bounds: the long first search is sliced too, and the placements after it are the cold ones', async () => {
+  // 2 GPUs per host; only hosts from h180 on have both on one NUMA node, so a
+  // NUMA_NODE match passes the prefilter everywhere but fits only there.
+  const numaHost = (i: number): StoredHost => {
+    const base = stored(i);
+    const gpus: DeviceReport[] = [0, 1].map((g) => ({ ...baseReport(`0000:0${g + 1}:00.0`), vendor: '10de', device: '1b80', class: '0300', iommuGroup: 10 + g, numaNode: i >= 180 ? 0 : g }));
+    return { ...base, devices: gpus.map((report, d) => ({ id: (i + 1) * 100 + d, report, missing: false, vmId: null })) };
+  };
+  const make = () => {
+    const c = new ClusterState({ policy: 'pack', logger: silentLogger() });
+    for (let i = 0; i < 200; i++) c.load(numaHost(i), true, null);
+    return c;
+  };
+  const warmed = make();
+  const cold = make();
+  const vm = compileSpec(parseJsonSpec({ pci: [{ vendor: '10de' }, { vendor: '10de' }], pciMatch: 'NUMA_NODE' }));
+  const slices = await warmed.warm(vm, 0);
+  // One slice per host prefiltered, then one per exact score: 180 hosts fail the match before h180 fits.
+  assert.ok(slices > 200 + 150, `${slices} slices`);
+  let placed = 0;
+  for (let id = 1; ; id++) {
+    const a = warmed.decide(vm);
+    const b = cold.decide(vm);
+    if (a.kind === 'pending' || b.kind === 'pending') {
+      assert.deepEqual(a, b);
+      break;
+    }
+    assert.equal(a.host.name, b.host.name, `VM ${id}`);
+    assert.deepEqual(a.devices, b.devices, `VM ${id}`);
+    warmed.hold(a.host, a.devices.map((d) => d.address), id);
+    cold.hold(b.host, b.devices.map((d) => d.address), id);
+    placed++;
+  }
+  assert.equal(placed, 20, 'one VM on each of h180…h199');
+});
