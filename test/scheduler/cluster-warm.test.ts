@@ -10,6 +10,7 @@ import { silentLogger, type DeviceReport } from '../../common/index.js';
 import { ClusterState } from '../../scheduler/cluster-state.js';
 import type { StoredHost } from '../../scheduler/host-store.js';
 import { compileSpec, parseJsonSpec } from '../../scheduler/index.js';
+import type { CompiledVmSpec } from '../../scheduler/spec.js';
 import { baseReport } from '../helpers/device-report.js';
 
 const FACTS = { kernelCmdline: 'intel_iommu=on iommu=pt', cpuVendor: 'GenuineIntel', iommuEnabled: true, loadedModules: ['vfio_pci'], iommuGroupCount: 4 };
@@ -28,6 +29,22 @@ function cluster(hosts: number): ClusterState {
   const c = new ClusterState({ policy: 'pack', logger: silentLogger() });
   for (let i = 0; i < hosts; i++) c.load(stored(i), true, null);
   return c;
+}
+
+/** Places VMs of `vm` on both clusters until neither has room; every decision must agree. Returns how many were placed. */
+function fillAlike(warmed: ClusterState, cold: ClusterState, vm: CompiledVmSpec): number {
+  for (let id = 1; ; id++) {
+    const a = warmed.decide(vm);
+    const b = cold.decide(vm);
+    if (a.kind === 'pending' || b.kind === 'pending') {
+      assert.deepEqual(a, b);
+      return id - 1;
+    }
+    assert.equal(a.host.name, b.host.name, `VM ${id}`);
+    assert.deepEqual(a.devices, b.devices, `VM ${id}`);
+    warmed.hold(a.host, a.devices.map((d) => d.address), id);
+    cold.hold(b.host, b.devices.map((d) => d.address), id);
+  }
 }
 
 const spec = (selector: string) => compileSpec(parseJsonSpec({ pci: [{ vendor: '10de', selector }] }));
@@ -70,20 +87,7 @@ test('hosts that change between slices: the decision after warming is the cold o
   await warmed.warm(vm, 0);
   await changes;
   // Then fill both clusters VM by VM: every decision must agree, to the last pending one.
-  let placed = 0;
-  for (let id = 1; ; id++) {
-    const a = warmed.decide(vm);
-    const b = cold.decide(vm);
-    if (a.kind === 'pending' || b.kind === 'pending') {
-      assert.deepEqual(a, b);
-      break;
-    }
-    assert.equal(a.host.name, b.host.name, `VM ${id}`);
-    assert.deepEqual(a.devices, b.devices, `VM ${id}`);
-    warmed.hold(a.host, a.devices.map((d) => d.address), id);
-    cold.hold(b.host, b.devices.map((d) => d.address), id);
-    placed++;
-  }
+  const placed = fillAlike(warmed, cold, vm);
   assert.ok(placed > 100, `${placed} placements`);
 });
 
@@ -106,19 +110,5 @@ test('loose bounds: the long first search is sliced too, and the placements afte
   const slices = await warmed.warm(vm, 0);
   // One slice per host prefiltered, then one per exact score: 180 hosts fail the match before h180 fits.
   assert.ok(slices > 200 + 150, `${slices} slices`);
-  let placed = 0;
-  for (let id = 1; ; id++) {
-    const a = warmed.decide(vm);
-    const b = cold.decide(vm);
-    if (a.kind === 'pending' || b.kind === 'pending') {
-      assert.deepEqual(a, b);
-      break;
-    }
-    assert.equal(a.host.name, b.host.name, `VM ${id}`);
-    assert.deepEqual(a.devices, b.devices, `VM ${id}`);
-    warmed.hold(a.host, a.devices.map((d) => d.address), id);
-    cold.hold(b.host, b.devices.map((d) => d.address), id);
-    placed++;
-  }
-  assert.equal(placed, 20, 'one VM on each of h180…h199');
+  assert.equal(fillAlike(warmed, cold, vm), 20, 'one VM on each of h180…h199');
 });
