@@ -40,9 +40,12 @@ test('rest at a tiny size: an untimed warm-up first, then the timed submissions,
   // The warm-up's 30 submissions are neither counted nor left holding devices.
   assert.equal(parsed.ops, 24);
   assert.equal(parsed.warmup_ops, 30);
-  assert.equal(parsed.placed, 24);
-  // Past 4 hosts × 2 live VMs, each timed submission releases the oldest timed one.
-  assert.equal(parsed.releases, 16);
+  const placed = parsed.placed as number;
+  assert.equal(placed + (parsed.pending as number), 24);
+  // Some templates may find no room on 4 busy hosts (pending); past 4 hosts × 2 live
+  // VMs, each placement releases the oldest live one, so 8 stay live at the end.
+  assert.ok(placed >= 8, `${placed} placed`);
+  assert.equal(parsed.releases, placed - 8);
   for (const field of ['server_cpu_ms_per_request', 'server_loop_busy_ms_per_request', 'client_cpu_ms_per_request'] as const) {
     assert.ok(typeof parsed[field] === 'number' && (parsed[field] as number) > 0, field);
   }
