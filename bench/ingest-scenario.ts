@@ -6,7 +6,9 @@
  * Phases: registration (every stream: hello, snapshot, ack; all at once, as
  * after a scheduler restart), settle (two intervals), heartbeat-only, then
  * changed (a fraction of the streams send a changed snapshot instead of a
- * heartbeat each interval).
+ * heartbeat each interval), then new shapes (heartbeats only, while this
+ * process submits a VM of a template shape the scheduler has not seen every
+ * 250 ms: each costs a prefilter of every host).
  *
  * Database writes are observed from a second SQLite connection on the same
  * file: `PRAGMA data_version` changes when another connection commits, and
@@ -23,8 +25,9 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../common/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
+import { parseJsonSpec } from '../scheduler/index.js';
 import type { FleetPhase, FleetStart, FleetStats } from './probe-fleet.js';
-import { RssSampler, emit, progress, round, rssMb, sleep, tempDir, type ResultLine } from './stats.js';
+import { Latencies, RssSampler, emit, now, progress, round, rssMb, sleep, tempDir, type ResultLine } from './stats.js';
 
 export interface IngestOptions {
   streams: number;
@@ -33,6 +36,9 @@ export interface IngestOptions {
   intervalMs: number;
   heartbeatPhaseMs: number;
   changedPhaseMs: number;
+  /** Heartbeats while a VM of a new template shape is submitted every `newShapeEveryMs`. */
+  shapesPhaseMs: number;
+  newShapeEveryMs: number;
   changedFraction: number;
 }
 
@@ -113,6 +119,23 @@ function forkFleet(): ChildProcess {
   return fork(file, [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 }
 
+/**
+ * Submits a VM of a template shape the scheduler has not seen (a selector
+ * text of its own) every `everyMs` for `phaseMs`, one at a time, and
+ * returns their latencies.
+ */
+async function submitNewShapes(server: RunningServer, phaseMs: number, everyMs: number): Promise<ReturnType<Latencies['summary']>> {
+  const lat = new Latencies();
+  const end = now() + phaseMs;
+  for (let i = 0; now() < end; i++) {
+    const t0 = now();
+    await server.scheduler.submit(parseJsonSpec({ name: `shape-${i}`, pci: [{ vendor: '10de', selector: `device.numaNode == ${i % 2} && device.address != "none-${i}"` }] }));
+    lat.add(now() - t0);
+    await sleep(Math.max(0, everyMs - (now() - t0)));
+  }
+  return lat.summary();
+}
+
 export async function runIngest(opts: IngestOptions): Promise<ResultLine> {
   const sampler = new RssSampler();
   const tmp = tempDir('ingest');
@@ -142,12 +165,16 @@ export async function runIngest(opts: IngestOptions): Promise<ResultLine> {
     progress(`ingest: changed phase (${Math.round(opts.changedFraction * 100)}% of streams send changed snapshots), ${opts.changedPhaseMs} ms`);
     await sleep(opts.changedPhaseMs);
     const afterChanged = probeDb(monitor, file);
+    link.send({ type: 'phase', phase: 'shapes' });
+    progress(`ingest: new-shape phase (a VM of an unseen template shape every ${opts.newShapeEveryMs} ms), ${opts.shapesPhaseMs} ms`);
+    const shapes = await submitNewShapes(server, opts.shapesPhaseMs, opts.newShapeEveryMs);
     const statsP = link.next<FleetStats>('stats', 60_000);
     link.send({ type: 'stop' });
     const stats = await statsP;
 
     const hb = stats.phases.hb;
     const ch = stats.phases.changed;
+    const sh = stats.phases.shapes;
     const line: ResultLine = {
       scenario: 'ingest',
       hosts: opts.streams,
@@ -180,6 +207,12 @@ export async function runIngest(opts: IngestOptions): Promise<ResultLine> {
       changed_phase_heartbeat_p50_ms: ch.heartbeats.p50,
       changed_phase_heartbeat_p99_ms: ch.heartbeats.p99,
       changed_db_writes: afterHb.dataVersion !== afterChanged.dataVersion || afterHb.hostsHash !== afterChanged.hostsHash,
+      // Each new shape costs a prefilter of every host; ClusterState.warm does it in slices.
+      new_shape_submissions: shapes.count,
+      new_shape_p50_ms: shapes.p50,
+      new_shape_max_ms: shapes.max,
+      shapes_phase_heartbeat_p99_ms: sh.heartbeats.p99,
+      shapes_phase_heartbeat_max_ms: sh.heartbeats.max,
       resyncs: stats.resyncs,
       stream_errors: stats.streamErrors,
       first_stream_error: stats.firstError,

@@ -159,6 +159,8 @@ async function main(argv: string[]): Promise<void> {
         intervalMs: intOption(values['interval-ms'], 'interval-ms', quick ? 500 : 2000),
         heartbeatPhaseMs: quick ? 2000 : 20_000,
         changedPhaseMs: quick ? 2000 : 20_000,
+        shapesPhaseMs: quick ? 2000 : 10_000,
+        newShapeEveryMs: 250,
         changedFraction,
       }),
     'probe-scan': () =>

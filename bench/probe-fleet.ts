@@ -30,7 +30,8 @@ export interface FleetStart {
   changedFraction: number;
 }
 
-export type FleetPhase = 'warm' | 'hb' | 'changed';
+/** `shapes`: heartbeats only, while the parent submits VMs of template shapes the scheduler has not seen. */
+export type FleetPhase = 'warm' | 'hb' | 'changed' | 'shapes';
 
 export interface FleetPhaseStats {
   heartbeats: ReturnType<Latencies['summary']>;
@@ -76,10 +77,10 @@ function startFleet(cfg: FleetStart): void {
     () => new ProbeServiceClient(cfg.address, credentials.createInsecure(), { ...channelOptions, 'grpc.use_local_subchannel_pool': 1 }),
   );
   let phase: FleetPhase = 'warm';
-  const phaseStart: Record<FleetPhase, number> = { warm: now(), hb: 0, changed: 0 };
-  const phaseEnd: Record<FleetPhase, number> = { warm: 0, hb: 0, changed: 0 };
-  const hb: Record<FleetPhase, Latencies> = { warm: new Latencies(), hb: new Latencies(), changed: new Latencies() };
-  const snaps: Record<FleetPhase, Latencies> = { warm: new Latencies(), hb: new Latencies(), changed: new Latencies() };
+  const phaseStart: Record<FleetPhase, number> = { warm: now(), hb: 0, changed: 0, shapes: 0 };
+  const phaseEnd: Record<FleetPhase, number> = { warm: 0, hb: 0, changed: 0, shapes: 0 };
+  const hb: Record<FleetPhase, Latencies> = { warm: new Latencies(), hb: new Latencies(), changed: new Latencies(), shapes: new Latencies() };
+  const snaps: Record<FleetPhase, Latencies> = { warm: new Latencies(), hb: new Latencies(), changed: new Latencies(), shapes: new Latencies() };
   const registration = new Latencies();
   let registered = 0;
   let resyncs = 0;
@@ -180,7 +181,7 @@ function startFleet(cfg: FleetStart): void {
       const summary = (p: FleetPhase): FleetPhaseStats => ({ heartbeats: hb[p].summary(), snapshots: snaps[p].summary(), durationMs: round(phaseEnd[p] - phaseStart[p], 1) });
       const stats: FleetStats = {
         type: 'stats',
-        phases: { warm: summary('warm'), hb: summary('hb'), changed: summary('changed') },
+        phases: { warm: summary('warm'), hb: summary('hb'), changed: summary('changed'), shapes: summary('shapes') },
         resyncs,
         streamErrors,
         firstError,
