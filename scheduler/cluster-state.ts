@@ -69,11 +69,12 @@ export class ClusterState {
    * Prepares `decide(spec)` in slices of about `sliceMs`, yielding to the
    * event loop between them: a template shape the cluster has not seen
    * costs a prefilter of every host, 0.6 s at 10k hosts, and sometimes a
-   * long first search, which would otherwise hold up heartbeats and HTTP. Returns the number
-   * of slices (1 when nothing was left to do). Never throws: `decide`
-   * reports a broken input.
+   * long first search, which would otherwise hold up heartbeats and HTTP.
+   * Returns the number of slices (1 when nothing was left to do). Never
+   * throws: `decide` reports a broken input.
    */
   async warm(spec: CompiledVmSpec, sliceMs = 4): Promise<number> {
+    const options = this.placementOptions(spec);
     let slices = 0;
     let next = 0;
     let searched = false;
@@ -85,9 +86,9 @@ export class ClusterState {
       try {
         // Bounds for every host first, then the exact scores the search will want;
         // each does at least one host before it asks `stop`, so every slice gets somewhere.
-        if (next < this.views.length) next = warmBounds(spec, this.views, this.placementOptions(spec), next, stop);
+        if (next < this.views.length) next = warmBounds(spec, this.views, options, next, stop);
         if (next >= this.views.length) {
-          searched = warmSearch(spec, this.views, this.placementOptions(spec), stop, searching);
+          searched = warmSearch(spec, this.views, options, stop, searching);
           searching = true;
         }
       } catch {
