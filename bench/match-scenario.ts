@@ -46,7 +46,7 @@ function matchRun(hosts: number, devicesPerHost: number, vms: number, releaseEve
     const reports = JSON.parse(JSON.stringify(g.devices)) as typeof g.devices;
     const stored: StoredHost = {
       id: i + 1, name: g.name, state: 'online', lastSeenAt: null, registeredAt: new Date(0), generation: 1, session: 'bench', intervalMs: 3_600_000,
-      facts: g.facts, allocVersion: 0, devices: reports.map((report) => ({ id: deviceId++, report, missing: false, vmId: null })),
+      facts: g.facts, allocVersion: 0, replicaId: null, devices: reports.map((report) => ({ id: deviceId++, report, missing: false, vmId: null })),
     };
     cluster.load(stored, true, null);
   }

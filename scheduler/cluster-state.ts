@@ -9,7 +9,7 @@ import { ValidationError, type Logger } from '../common/index.js';
 import { deviceAt, setHolder, setOnline, toMemHost, type MemHost } from './cluster.js';
 import type { StoredHost } from './host-store.js';
 import { Interner } from './interner.js';
-import { placeVm, warmBounds, warmSearch, PlacementCache, type HostState, type PlacementOptions } from './matcher/index.js';
+import { OFFLINE, placeVm, warmBounds, warmSearch, PlacementCache, type HostState, type PlacementOptions } from './matcher/index.js';
 import { capReasons } from './pending-reasons.js';
 import type { PendingReason, VmDevice } from './vm-store.js';
 
@@ -103,7 +103,7 @@ export class ClusterState {
   decide(spec: CompiledVmSpec): Decision {
     try {
       const result = placeVm(spec, this.views, this.placementOptions(spec));
-      if (result.kind === 'unplaceable') return { kind: 'pending', reasons: capReasons(result.reasons) };
+      if (result.kind === 'unplaceable') return { kind: 'pending', reasons: capReasons(result.reasons.map((r) => this.elsewhere(r))) };
       const host = this.hosts.get(result.host)!;
       return {
         kind: 'placed',
@@ -117,6 +117,13 @@ export class ClusterState {
       this.options.logger.error({ err }, 'placement failed');
       return { kind: 'pending', reasons: [{ host: null, reason: `internal error during placement: ${(err as Error).message}` }] };
     }
+  }
+
+  /** A host offline here but online through another replica (host list shows it online): the reason says where. */
+  private elsewhere(r: PendingReason): PendingReason {
+    if (r.reason !== OFFLINE || r.host === null) return r;
+    const holder = this.hosts.get(r.host)?.replicaId;
+    return holder ? { host: r.host, reason: `probe streams to scheduler replica ${holder}; this replica cannot prepare it` } : r;
   }
 
   private placementOptions(spec: CompiledVmSpec): PlacementOptions {

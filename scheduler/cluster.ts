@@ -175,7 +175,10 @@ export interface HostDeviceView extends DeviceReport {
 export interface HostView {
   id: number;
   name: string;
+  /** Online through this replica's probe stream or, on a shared database, another's. */
   state: 'online' | 'offline';
+  /** The scheduler replica the host's probe streams to; null when offline. */
+  replica: string | null;
   lastSeenAt: string | null;
   registeredAt: string;
   generation: number;
@@ -188,7 +191,8 @@ export interface HostView {
   unprepareFailures: Array<{ vm: number; error: string }>;
 }
 
-export function hostView(host: MemHost, failures?: ReadonlyMap<number, string>): HostView {
+/** `self`: this scheduler's replica id. */
+export function hostView(host: MemHost, self: string, failures?: ReadonlyMap<number, string>): HostView {
   const devices = host.devices.map((d) => ({
     ...reportOf(d),
     missing: d.missing,
@@ -198,10 +202,13 @@ export function hostView(host: MemHost, failures?: ReadonlyMap<number, string>):
     warnings: d.assessment.warnings,
     notes: d.assessment.notes,
   }));
+  // Memory decides for a stream held here; the database's holder for one held elsewhere.
+  const replica = host.online ? self : host.replicaId !== self ? host.replicaId : null;
   return {
     id: host.id,
     name: host.name,
-    state: host.online ? 'online' : 'offline',
+    state: replica === null ? 'offline' : 'online',
+    replica,
     lastSeenAt: host.lastSeenAt?.toISOString() ?? null,
     registeredAt: host.registeredAt.toISOString(),
     generation: host.generation,

@@ -24,6 +24,8 @@ export interface StoredHost {
   intervalMs: number;
   facts: HostFacts;
   allocVersion: number;
+  /** The scheduler replica whose probe stream holds the host online; null when offline. */
+  replicaId: string | null;
   devices: StoredDevice[];
 }
 
@@ -56,6 +58,7 @@ function toStoredHost(row: HostRow): StoredHost {
     intervalMs: row.intervalMs,
     facts: { ...EMPTY_FACTS, ...(JSON.parse(row.facts) as Partial<HostFacts>) },
     allocVersion: row.allocVersion,
+    replicaId: row.state === 'online' ? row.replicaId : null,
     devices: row.devices.map((d) => ({
       id: d.id,
       report: JSON.parse(d.report) as DeviceReport,
@@ -69,6 +72,8 @@ export class HostStore {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    /** This scheduler process: recorded on the hosts its probes hold online. */
+    private readonly replicaId: string,
   ) {}
 
   async loadAll(): Promise<StoredHost[]> {
@@ -97,9 +102,9 @@ export class HostStore {
     const facts = JSON.stringify(input.facts);
     return directSql(this.db).interactive(async (tx) => {
       const [host] = await tx.rows(Prisma.sql`
-        INSERT INTO "Host" ("name", "state", "lastSeenAt", "registeredAt", "generation", "session", "intervalMs", "facts")
-        VALUES (${input.name}, 'online', ${now}, ${now}, ${input.generation}, ${input.session}, ${input.intervalMs}, ${facts})
-        ON CONFLICT ("name") DO UPDATE SET "state" = 'online', "lastSeenAt" = excluded."lastSeenAt", "generation" = excluded."generation",
+        INSERT INTO "Host" ("name", "state", "replicaId", "lastSeenAt", "registeredAt", "generation", "session", "intervalMs", "facts")
+        VALUES (${input.name}, 'online', ${this.replicaId}, ${now}, ${now}, ${input.generation}, ${input.session}, ${input.intervalMs}, ${facts})
+        ON CONFLICT ("name") DO UPDATE SET "state" = 'online', "replicaId" = excluded."replicaId", "lastSeenAt" = excluded."lastSeenAt", "generation" = excluded."generation",
           "session" = excluded."session", "intervalMs" = excluded."intervalMs", "facts" = excluded."facts"
         RETURNING "id", "registeredAt", "allocVersion"`);
       const hostId = Number(host!.id);
@@ -168,20 +173,38 @@ export class HostStore {
         intervalMs: input.intervalMs,
         facts: { ...EMPTY_FACTS, ...input.facts },
         allocVersion,
+        replicaId: this.replicaId,
         devices,
       };
       return { host: stored, devicesChanged: changed };
     });
   }
 
-  /** After a restart no probe is connected: every host is offline until its probe reconnects. */
+  /** After a restart of the only scheduler (SQLite) no probe is connected: every host is offline until its probe reconnects. */
   async markAllOffline(): Promise<void> {
-    await this.db.host.updateMany({ where: { state: 'online' }, data: { state: 'offline' } });
+    await this.db.host.updateMany({ where: { state: 'online' }, data: { state: 'offline', replicaId: null } });
   }
 
-  /** Records a liveness transition (not every heartbeat: those stay in memory). */
+  /**
+   * Records a liveness transition (not every heartbeat: those stay in memory).
+   * Online: this replica holds the host. Offline only while no other replica
+   * holds it: a probe that reconnected elsewhere stays online there.
+   */
   async setState(name: string, state: 'online' | 'offline', lastSeenAt: Date | null): Promise<void> {
-    await this.db.host.updateMany({ where: { name }, data: { state, ...(lastSeenAt ? { lastSeenAt } : {}) } });
+    if (state === 'online') {
+      await this.db.host.updateMany({ where: { name }, data: { state, replicaId: this.replicaId, ...(lastSeenAt ? { lastSeenAt } : {}) } });
+    } else {
+      await this.db.host.updateMany({ where: { name, OR: [{ replicaId: this.replicaId }, { replicaId: null }] }, data: { state, replicaId: null } });
+    }
+  }
+
+  /** Online again through this replica, if the database lost it meanwhile (another replica found this one's lease lapsed). False if another replica holds it. */
+  async reclaim(name: string, lastSeenAt: Date | null): Promise<boolean> {
+    const { count } = await this.db.host.updateMany({
+      where: { name, state: 'offline' },
+      data: { state: 'online', replicaId: this.replicaId, ...(lastSeenAt ? { lastSeenAt } : {}) },
+    });
+    return count > 0;
   }
 }
 

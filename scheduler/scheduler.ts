@@ -19,6 +19,7 @@ import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, typ
 import { hostView, type MemHost, type HostView } from './cluster.js';
 import { ClusterState } from './cluster-state.js';
 import { GroupCommit, type BatchItem } from './group-commit.js';
+import { ReplicaLease, newReplicaId } from './replica-lease.js';
 import { ReplicaSync } from './replica-sync.js';
 import type { CompiledVmSpec, PlacementPolicy, VmSpec } from './spec.js';
 import { compileSpec } from './template/index.js';
@@ -37,6 +38,10 @@ export interface SchedulerOptions {
   stepBudget?: number;
   /** On PostgreSQL, how often to pick up what other scheduler replicas changed (ms; default 1000, 0 never). */
   replicaSyncMs?: number;
+  /** This process among the replicas on one database (default: host name, pid and a random part). */
+  replicaId?: string;
+  /** On PostgreSQL, a replica that has not renewed its lease for this long has its hosts marked offline (ms; default 10 s). */
+  replicaLeaseMs?: number;
 }
 
 const MAX_COMMIT_ATTEMPTS = 8;
@@ -45,6 +50,9 @@ export class Scheduler {
   private readonly cluster: ClusterState;
   private readonly groupCommit: GroupCommit;
   private readonly replicaSync: ReplicaSync;
+  private readonly lease: ReplicaLease;
+  /** Several replicas may share the database (PostgreSQL): liveness goes through leases. */
+  private readonly shared: boolean;
   /** Pending VMs in submission (id) order. */
   private readonly pending = new Map<number, CompiledVmSpec>();
   private readonly queue = new SerialQueue();
@@ -58,7 +66,10 @@ export class Scheduler {
   private sweeper: NodeJS.Timeout | null = null;
 
   private constructor(private readonly opts: SchedulerOptions) {
-    this.hostStore = new HostStore(opts.db, opts.clock);
+    const replicaId = opts.replicaId ?? newReplicaId();
+    this.shared = directSql(opts.db).provider === 'postgres';
+    this.lease = new ReplicaLease(opts.db, opts.clock, replicaId, opts.replicaLeaseMs);
+    this.hostStore = new HostStore(opts.db, opts.clock, replicaId);
     this.vmStore = new VmStore(opts.db, opts.clock);
     this.preparation = new Preparation(this.vmStore, opts.logger);
     this.networks = new NetworkStore(opts.db, opts.clock);
@@ -82,20 +93,27 @@ export class Scheduler {
       },
     });
     this.replicaSync = new ReplicaSync({
-      db: opts.db, queue: this.queue, cluster: this.cluster, hostStore: this.hostStore, logger: opts.logger,
+      db: opts.db, queue: this.queue, cluster: this.cluster, hostStore: this.hostStore, lease: this.lease, logger: opts.logger,
       apply: (stored) => this.applyStored(stored),
       changed: () => this.requestRetry(),
     });
   }
 
-  /** Loads hosts (all offline until their probe reconnects) and pending VMs. */
+  /**
+   * Loads hosts and pending VMs. No probe streams to a new process yet, so
+   * its hosts are all offline here. Alone on its database (SQLite), it marks
+   * them offline there too; on a shared one, only hosts whose replica's lease
+   * has lapsed: the others' probes still stream to live replicas.
+   */
   static async open(opts: SchedulerOptions): Promise<Scheduler> {
     const s = new Scheduler(opts);
-    for (const stored of await s.hostStore.loadAll()) {
-      // After a restart no probe is connected yet: every host starts offline.
-      s.cluster.load(stored, false, stored.lastSeenAt);
+    if (s.shared) {
+      await s.lease.renew();
+      await s.lease.expire();
+    } else {
+      await s.hostStore.markAllOffline();
     }
-    await s.hostStore.markAllOffline();
+    for (const stored of await s.hostStore.loadAll()) s.cluster.load(stored, false, stored.lastSeenAt);
     await s.groupCommit.open();
     for (const vm of await s.vmStore.list({ state: 'pending' })) {
       try {
@@ -111,7 +129,7 @@ export class Scheduler {
   start(sweepMs = 1000): void {
     this.sweeper ??= setInterval(() => void this.sweepLiveness().catch((err) => this.opts.logger.error({ err }, 'liveness sweep failed')), sweepMs);
     this.sweeper.unref();
-    if (directSql(this.opts.db).provider === 'postgres') this.replicaSync.start(this.opts.replicaSyncMs ?? 1000);
+    if (this.shared) this.replicaSync.start(this.opts.replicaSyncMs ?? 1000);
   }
 
   /** Picks up now what other scheduler replicas changed in the database (PostgreSQL; it runs every replicaSyncMs anyway). */
@@ -125,6 +143,8 @@ export class Scheduler {
     await this.replicaSync.stop();
     await this.queue.idle();
     await this.retryRunning;
+    // Its probes will reconnect elsewhere: other replicas need not wait for the lease to lapse.
+    if (this.shared) await this.lease.release().catch((err: unknown) => this.opts.logger.warn({ err }, 'could not give up the replica lease; it will lapse'));
   }
 
   // ---- probe side -------------------------------------------------------
@@ -183,6 +203,7 @@ export class Scheduler {
     host.lastSeenAt = this.opts.clock.now();
     if (!host.online) {
       this.cluster.setOnline(host, true);
+      host.replicaId = this.lease.replicaId;
       await this.hostStore.setState(host.name, 'online', host.lastSeenAt);
       this.opts.logger.info({ host: host.name }, 'host online');
       this.requestRetry();
@@ -196,6 +217,7 @@ export class Scheduler {
       if (!host.online || !host.lastSeenAt) continue;
       if (now - host.lastSeenAt.getTime() > this.missed * host.intervalMs) {
         this.cluster.setOnline(host, false);
+        if (host.replicaId === this.lease.replicaId) host.replicaId = null;
         await this.hostStore.setState(host.name, 'offline', null);
         this.opts.logger.warn({ host: host.name, lastSeenAt: host.lastSeenAt }, 'host offline: heartbeats missed');
         // Devices of VMs waiting for the host to release them are freed once it is offline.
@@ -282,7 +304,7 @@ export class Scheduler {
   }
 
   listHosts(): HostView[] {
-    return [...this.cluster.hosts.values()].sort((a, b) => a.id - b.id).map((h) => hostView(h, this.preparation.unprepareFailures.get(h.name)));
+    return [...this.cluster.hosts.values()].sort((a, b) => a.id - b.id).map((h) => hostView(h, this.lease.replicaId, this.preparation.unprepareFailures.get(h.name)));
   }
 
   /** Kernel parameters to add on a host for the chosen devices (never applied). */
@@ -297,7 +319,7 @@ export class Scheduler {
   getHost(name: string): HostView {
     const host = this.cluster.hosts.get(name);
     if (!host) throw new NotFoundError('host', name);
-    return hostView(host, this.preparation.unprepareFailures.get(name));
+    return hostView(host, this.lease.replicaId, this.preparation.unprepareFailures.get(name));
   }
 
   /** Resolves once queued placements and pending retries have finished (tests, shutdown). */

@@ -61,7 +61,7 @@
 export { placeVm, warmBounds, warmSearch } from './place-vm.js';
 export { PlacementCache } from './placement-cache.js';
 export { invalidateHostIndex } from './host-index.js';
-export { requestLabel } from './reasons.js';
+export { requestLabel, OFFLINE } from './reasons.js';
 export {
   DEFAULT_STEP_BUDGET,
   PlacementInputError,

@@ -20,7 +20,7 @@ function stored(i: number): StoredHost {
   const gpus: DeviceReport[] = Array.from({ length: (i % 4) + 1 }, (_, g) => ({ ...baseReport(`0000:0${g + 1}:00.0`), vendor: '10de', device: `1b8${i % 7}`, class: '0300', iommuGroup: 10 + g }));
   return {
     id: i + 1, name: `h${String(i).padStart(3, '0')}`, state: 'online', lastSeenAt: null, registeredAt: new Date(0), generation: 1, session: 's', intervalMs: 1000,
-    facts: { ...FACTS }, allocVersion: 0,
+    facts: { ...FACTS }, allocVersion: 0, replicaId: null,
     devices: gpus.map((report, d) => ({ id: (i + 1) * 100 + d, report, missing: false, vmId: null })),
   };
 }

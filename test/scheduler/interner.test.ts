@@ -16,7 +16,7 @@ const FACTS = { kernelCmdline: 'intel_iommu=on iommu=pt', cpuVendor: 'GenuineInt
 function stored(name: string, reports: DeviceReport[], firstId = 1): StoredHost {
   return {
     id: firstId, name, state: 'online', lastSeenAt: null, registeredAt: new Date(0), generation: 1, session: 's', intervalMs: 1000,
-    facts: { ...FACTS }, allocVersion: 0,
+    facts: { ...FACTS }, allocVersion: 0, replicaId: null,
     devices: reports.map((report, i) => ({ id: firstId * 100 + i, report, missing: false, vmId: null })),
   };
 }

@@ -45,7 +45,7 @@ async function withSchedulers(replicas: number, fn: (schedulers: Scheduler[], ur
   const logged: Messages = [];
   const logger = createLogger({ name: 'pg-test', level: 'info', destination: { write: (line: string) => void logged.push(String(JSON.parse(line).msg)) } });
   await withDatabase(replicas, async (dbs, url) => {
-    const schedulers = await Promise.all(dbs.map((d) => Scheduler.open({ db: d.db, clock: systemClock, logger })));
+    const schedulers = await Promise.all(dbs.map((d, i) => Scheduler.open({ db: d.db, clock: systemClock, logger, replicaId: `replica-${i}` })));
     try {
       await fn(schedulers, url, logged);
     } finally {
@@ -160,9 +160,9 @@ test('replicas stay coherent: a release through another replica reaches the one 
     assert.equal(placedNow.state, 'allocated');
     assert.equal(placedNow.devices[0]!.address, a0!.devices[0]!.address);
 
-    // B learns h1 and its VMs from the database: offline here (its probe streams to A), so B places nothing on it.
+    // B learns h1 and its VMs from the database: online through A, whose probe stream it is, so B places nothing on it.
     assert.deepEqual(await b!.syncFromDatabase(), ['h1']);
-    assert.equal(b!.getHost('h1').state, 'offline');
+    assert.deepEqual([b!.getHost('h1').state, b!.getHost('h1').replica], ['online', 'replica-0']);
     assert.deepEqual(b!.getHost('h1').devices.map((d) => d.vm).sort(), [a1!.id, a2!.id, waiting!.id].sort());
     assert.equal((await b!.submit(gpuVm('b0'))).state, 'pending');
     // A release of a VM B now knows frees it in B's memory too, and A hears of it.

@@ -1,0 +1,60 @@
+/**
+ * Which scheduler replica holds which host online, when several replicas share
+ * a PostgreSQL database. A host is online through the replica its probe streams
+ * to (`Host.replicaId`); each replica renews a lease row (`Replica.heartbeatAt`)
+ * on every sync pass, and any replica marks offline the hosts of a replica whose
+ * lease has lapsed (a crash, a partition). So a replica that starts no longer
+ * marks every host offline, and every replica shows every host's liveness.
+ *
+ * Probe heartbeats still write nothing: the lease is one write per replica per
+ * pass. Lease times come from each replica's clock, so replicas need clocks in
+ * step to well within `leaseMs` (NTP does that).
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Clock } from '../common/index.js';
+import type { Db } from './db/index.js';
+
+/** A replica's lease lapses after this long without a renewal (ten sync passes). */
+export const DEFAULT_LEASE_MS = 10_000;
+
+/** Host name, pid and a random part: readable in `host show`, and new on every start. */
+export function newReplicaId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
+export class ReplicaLease {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    readonly replicaId: string,
+    private readonly leaseMs = DEFAULT_LEASE_MS,
+  ) {}
+
+  /** Takes or renews this replica's lease (again after another replica found it lapsed and removed it). */
+  async renew(): Promise<void> {
+    const now = this.clock.now();
+    await this.db.replica.upsert({ where: { id: this.replicaId }, create: { id: this.replicaId, startedAt: now, heartbeatAt: now }, update: { heartbeatAt: now } });
+  }
+
+  /**
+   * Marks offline every host held by a replica whose lease has lapsed (or by
+   * none, as rows from before leases were), and forgets those replicas.
+   * Returns the names of the hosts it marked offline.
+   */
+  async expire(): Promise<string[]> {
+    const cutoff = new Date(this.clock.now().getTime() - this.leaseMs);
+    const live = (await this.db.replica.findMany({ where: { heartbeatAt: { gte: cutoff } }, select: { id: true } })).map((r) => r.id);
+    const orphans = { state: 'online', OR: [{ replicaId: null }, { replicaId: { notIn: live } }] };
+    const names = await this.db.host.findMany({ where: orphans, select: { name: true } });
+    if (names.length > 0) await this.db.host.updateMany({ where: orphans, data: { state: 'offline', replicaId: null } });
+    await this.db.replica.deleteMany({ where: { heartbeatAt: { lt: cutoff }, id: { notIn: live } } });
+    return names.map((n) => n.name);
+  }
+
+  /** Gives the lease up on a clean stop: the hosts this replica held go offline at once rather than when it lapses. */
+  async release(): Promise<void> {
+    await this.db.host.updateMany({ where: { replicaId: this.replicaId }, data: { state: 'offline', replicaId: null } });
+    await this.db.replica.deleteMany({ where: { id: this.replicaId } });
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Host liveness across scheduler replicas on one PostgreSQL database: a host
+ * is online through the replica its probe streams to, every replica shows it
+ * so, a replica that starts or stops leaves the others' hosts alone, and the
+ * hosts of a replica whose lease lapsed go offline (and come back when that
+ * replica turns out to be alive). Each replica has its own clock, moved by hand.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pg from 'pg';
+import { silentLogger, type Clock, type DeviceReport } from '../../common/index.js';
+import { Scheduler, openPostgresDatabase, parseJsonSpec, type OpenedDatabase } from '../../scheduler/index.js';
+import { baseReport } from '../helpers/device-report.js';
+import { freshDatabase, pgUnavailable } from '../helpers/postgres.js';
+
+const skip = pgUnavailable();
+const FACTS = { kernelCmdline: 'intel_iommu=on iommu=pt', cpuVendor: 'GenuineIntel', iommuEnabled: true, loadedModules: ['vfio_pci'], iommuGroupCount: 8 };
+const GPU: DeviceReport = { ...baseReport('0000:01:00.0'), vendor: '10de', device: '1b80', class: '0300', iommuGroup: 10 };
+const LEASE_MS = 10_000;
+
+class HandClock implements Clock {
+  private t = Date.parse('2026-11-23T07:00:00Z');
+  now(): Date {
+    return new Date(this.t);
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+interface Replica {
+  scheduler: Scheduler;
+  clock: HandClock;
+}
+
+/** Replicas on one fresh database; `open(id)` starts one (each with its own connection and clock). */
+async function withCluster(fn: (open: (id: string) => Promise<Replica>, rows: () => Promise<Record<string, [string, string | null]>>) => Promise<void>): Promise<void> {
+  const fresh = await freshDatabase();
+  const dbs: OpenedDatabase[] = [];
+  const running: Scheduler[] = [];
+  const open = async (id: string): Promise<Replica> => {
+    const opened = await openPostgresDatabase({ url: fresh.url, logger: silentLogger() });
+    dbs.push(opened);
+    const clock = new HandClock();
+    const scheduler = await Scheduler.open({ db: opened.db, clock, logger: silentLogger(), replicaId: id, replicaLeaseMs: LEASE_MS });
+    running.push(scheduler);
+    return { scheduler, clock };
+  };
+  /** Host name → [state, replicaId] as the database holds them. */
+  const rows = async () => {
+    const client = new pg.Client({ connectionString: fresh.url });
+    await client.connect();
+    try {
+      const { rows: found } = await client.query<{ name: string; state: string; replicaId: string | null }>('SELECT "name", "state", "replicaId" FROM "Host" ORDER BY "name"');
+      return Object.fromEntries(found.map((r) => [r.name, [r.state, r.replicaId] as [string, string | null]]));
+    } finally {
+      await client.end();
+    }
+  };
+  try {
+    await fn(open, rows);
+  } finally {
+    await Promise.all(running.map((s) => s.stop().catch(() => undefined)));
+    await Promise.all(dbs.map((d) => d.close()));
+    await fresh.drop();
+  }
+}
+
+const snapshot = (name: string) => ({ name, session: 's', generation: 1, intervalMs: 1000, facts: FACTS, devices: [GPU] });
+const view = (s: Scheduler, host: string) => [s.getHost(host).state, s.getHost(host).replica];
+
+test('a replica that starts leaves online the hosts whose probes stream to a live replica, and shows them online through it', { skip }, async () => {
+  await withCluster(async (open, rows) => {
+    const a = await open('a');
+    await a.scheduler.probeSnapshot(snapshot('h1'));
+    assert.deepEqual(await rows(), { h1: ['online', 'a'] });
+
+    const b = await open('b');
+    assert.deepEqual(await rows(), { h1: ['online', 'a'] }, 'a starting replica marked a live replica’s host offline');
+    assert.deepEqual(view(b.scheduler, 'h1'), ['online', 'a']);
+    assert.deepEqual(view(a.scheduler, 'h1'), ['online', 'a']);
+    // B shows it online but cannot ask its probe to prepare: it places nothing there.
+    const pending = await b.scheduler.submit(parseJsonSpec({ name: 'v', pci: [{ vendor: '10de' }] }));
+    assert.equal(pending.state, 'pending');
+    assert.deepEqual(pending.pendingReasons, [{ host: 'h1', reason: 'probe streams to scheduler replica a; this replica cannot prepare it' }]);
+    assert.equal((await a.scheduler.submit(parseJsonSpec({ name: 'w', pci: [{ vendor: '10de' }] }))).state, 'allocated');
+  });
+});
+
+test('hosts of a replica whose lease lapsed go offline everywhere, and that replica claims back the hosts it still hears from', { skip }, async () => {
+  await withCluster(async (open, rows) => {
+    const a = await open('a');
+    const b = await open('b');
+    await a.scheduler.probeSnapshot(snapshot('h1'));
+    await b.scheduler.syncFromDatabase();
+    assert.deepEqual(view(b.scheduler, 'h1'), ['online', 'a']);
+
+    // Within the lease nothing moves; A stalls (renews nothing) past it.
+    b.clock.advance(LEASE_MS - 1000);
+    await b.scheduler.syncFromDatabase();
+    assert.deepEqual(await rows(), { h1: ['online', 'a'] });
+    b.clock.advance(2000);
+    await b.scheduler.syncFromDatabase();
+    assert.deepEqual(await rows(), { h1: ['offline', null] });
+    assert.deepEqual(view(b.scheduler, 'h1'), ['offline', null]);
+
+    // A was alive after all, and its probe still streams to it: its next pass takes the host back.
+    a.clock.advance(LEASE_MS + 1000);
+    assert.equal(await a.scheduler.probeHeartbeat('h1', 1), true);
+    await a.scheduler.syncFromDatabase();
+    assert.deepEqual(await rows(), { h1: ['online', 'a'] });
+    await b.scheduler.syncFromDatabase();
+    assert.deepEqual(view(b.scheduler, 'h1'), ['online', 'a']);
+  });
+});
+
+test('a probe that moved to another replica stays online there when the first one times it out', { skip }, async () => {
+  await withCluster(async (open, rows) => {
+    const a = await open('a');
+    const b = await open('b');
+    await a.scheduler.probeSnapshot(snapshot('h1'));
+    // The probe reconnects to B (A's stream broke) and sends its snapshot there.
+    await b.scheduler.probeSnapshot(snapshot('h1'));
+    assert.deepEqual(await rows(), { h1: ['online', 'b'] });
+    // A misses the heartbeats of a stream it no longer has.
+    a.clock.advance(10_000);
+    await a.scheduler.sweepLiveness();
+    assert.deepEqual(await rows(), { h1: ['online', 'b'] }, 'A’s timeout overwrote B’s hold');
+    await a.scheduler.syncFromDatabase();
+    assert.deepEqual(view(a.scheduler, 'h1'), ['online', 'b']);
+    // B times it out too: offline for all.
+    b.clock.advance(10_000);
+    await b.scheduler.sweepLiveness();
+    assert.deepEqual(await rows(), { h1: ['offline', null] });
+    await a.scheduler.syncFromDatabase();
+    assert.deepEqual(view(a.scheduler, 'h1'), ['offline', null]);
+  });
+});
+
+test('a replica that stops gives its hosts up at once; one that restarts finds them offline', { skip }, async () => {
+  await withCluster(async (open, rows) => {
+    const a = await open('a');
+    const b = await open('b');
+    await a.scheduler.probeSnapshot(snapshot('h1'));
+    await b.scheduler.probeSnapshot(snapshot('h2'));
+    await a.scheduler.stop();
+    assert.deepEqual(await rows(), { h1: ['offline', null], h2: ['online', 'b'] });
+    await b.scheduler.syncFromDatabase();
+    assert.deepEqual([view(b.scheduler, 'h1'), view(b.scheduler, 'h2')], [['offline', null], ['online', 'b']]);
+  });
+});
