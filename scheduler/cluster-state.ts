@@ -10,7 +10,7 @@ import { deviceAt, setHolder, setOnline, toMemHost, type MemHost } from './clust
 import type { StoredHost } from './host-store.js';
 import { Interner } from './interner.js';
 import { OFFLINE, placeVm, warmBounds, warmSearch, PlacementCache, type HostState, type PlacementOptions } from './matcher/index.js';
-import { capReasons } from './pending-reasons.js';
+import { capReasons, elsewhereReason } from './pending-reasons.js';
 import type { PendingReason, VmDevice } from './vm-store.js';
 
 /** The matcher's answer for one VM, with what a commit needs. */
@@ -123,7 +123,7 @@ export class ClusterState {
   private elsewhere(r: PendingReason): PendingReason {
     if (r.reason !== OFFLINE || r.host === null) return r;
     const holder = this.hosts.get(r.host)?.replicaId;
-    return holder ? { host: r.host, reason: `probe streams to scheduler replica ${holder}; this replica cannot prepare it` } : r;
+    return holder ? { host: r.host, reason: elsewhereReason(holder) } : r;
   }
 
   private placementOptions(spec: CompiledVmSpec): PlacementOptions {

@@ -7,6 +7,17 @@ import type { PendingReason } from './vm-store.js';
 
 export const MAX_LISTED_HOSTS = 20;
 
+const ELSEWHERE = 'probe streams to scheduler replica ';
+
+/** A host this replica cannot judge: its probe streams to `holder`, another replica, which alone can prepare it. */
+export function elsewhereReason(holder: string): string {
+  return `${ELSEWHERE}${holder}; this replica cannot prepare it`;
+}
+
+export function isElsewhereReason(reason: string): boolean {
+  return reason.startsWith(ELSEWHERE);
+}
+
 export function capReasons(reasons: PendingReason[], maxHosts = MAX_LISTED_HOSTS): PendingReason[] {
   const hosts = [...new Set(reasons.map((r) => r.host))];
   if (hosts.length <= maxHosts) return reasons;

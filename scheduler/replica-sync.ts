@@ -13,6 +13,12 @@
  * it. A host whose probe streams here but which the database lost (this
  * replica's lease was found lapsed, say after a long stall) is claimed back.
  *
+ * Pending VMs are shared too: each replica takes up the VMs pending in the
+ * database, whichever replica they were submitted to, so a VM that fits only
+ * on hosts whose probes stream to another replica is placed there. Two
+ * replicas may try the same VM; the placement commit moves it from pending
+ * only once, and the other drops it.
+ *
  * The pass runs on the scheduler's serial queue, between batches, so this
  * replica's own commits have already moved its memory to the versions the
  * database holds and are not mistaken for another's. SQLite has a single
@@ -36,6 +42,8 @@ export interface ReplicaSyncDeps {
   apply(stored: StoredHost): void;
   /** Something changed: pending VMs may fit now. */
   changed(): void;
+  /** Takes up the pending VMs the database holds (others' too) and drops those no longer pending; true if any were new here. */
+  syncPending(): Promise<boolean>;
 }
 
 export class ReplicaSync {
@@ -92,10 +100,9 @@ export class ReplicaSync {
           mem.replicaId = holder;
         }
       }
-      if (moved.length > 0) {
-        logger.debug({ hosts: moved.length }, 'hosts changed by another replica reloaded');
-        this.deps.changed();
-      }
+      const adopted = await this.deps.syncPending();
+      if (moved.length > 0) logger.debug({ hosts: moved.length }, 'hosts changed by another replica reloaded');
+      if (moved.length > 0 || adopted) this.deps.changed();
       return moved;
     });
   }

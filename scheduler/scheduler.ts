@@ -55,6 +55,8 @@ export class Scheduler {
   private readonly shared: boolean;
   /** Pending VMs in submission (id) order. */
   private readonly pending = new Map<number, CompiledVmSpec>();
+  /** Pending VMs of other replicas whose stored spec does not compile here (a newer replica's template syntax, say). */
+  private readonly uncompiled = new Set<number>();
   private readonly queue = new SerialQueue();
   private readonly hostStore: HostStore;
   private readonly vmStore: VmStore;
@@ -96,6 +98,7 @@ export class Scheduler {
       db: opts.db, queue: this.queue, cluster: this.cluster, hostStore: this.hostStore, lease: this.lease, logger: opts.logger,
       apply: (stored) => this.applyStored(stored),
       changed: () => this.requestRetry(),
+      syncPending: () => this.syncPending(),
     });
   }
 
@@ -428,6 +431,27 @@ export class Scheduler {
   private applyStored(stored: StoredHost): void {
     const old = this.cluster.hosts.get(stored.name);
     this.cluster.load(stored, old?.online ?? false, old?.lastSeenAt ?? stored.lastSeenAt);
+  }
+
+  /** Pending VMs as the shared database holds them (inside the queue): other replicas' are taken up, placed or released ones dropped. */
+  private async syncPending(): Promise<boolean> {
+    const stored = await this.vmStore.pendingIds();
+    const still = new Set(stored);
+    for (const id of this.pending.keys()) if (!still.has(id)) this.pending.delete(id);
+    let adopted = false;
+    for (const id of stored) {
+      if (this.pending.has(id) || this.uncompiled.has(id)) continue;
+      const vm = await this.vmStore.get(id);
+      try {
+        this.pending.set(id, compileSpec(vm.spec));
+        adopted = true;
+      } catch (err) {
+        // Left pending, as at startup; not read again on every pass.
+        this.uncompiled.add(id);
+        this.opts.logger.warn({ vm: id, err }, 'pending VM spec does not compile here; leaving it pending');
+      }
+    }
+    return adopted;
   }
 
   /** Coalesces retry requests: one pass at a time, another if asked meanwhile. */

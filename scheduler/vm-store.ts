@@ -9,6 +9,7 @@ import { ConflictError, NotFoundError } from '../common/index.js';
 import type { VmSpec } from './spec.js';
 import { Prisma, type Db } from './db/index.js';
 import { allocateLeases, type NicLease, type NicPlan } from './network-store.js';
+import { isElsewhereReason } from './pending-reasons.js';
 
 export type VmState = 'pending' | 'allocated' | 'ready' | 'prepare_failed' | 'releasing' | 'released';
 
@@ -116,11 +117,34 @@ export class VmStore {
     return rows.map(toRecord);
   }
 
+  /**
+   * Records why a VM is still pending. For a host whose probe streams to
+   * another replica, this one can only say so; where the stored reasons hold
+   * that replica's own verdict on the host (it tried the VM too), the verdict
+   * is kept instead.
+   */
   async setPending(id: number, reasons: PendingReason[]): Promise<void> {
-    await this.db.vm.updateMany({
-      where: { id, state: 'pending' },
-      data: { pendingReasons: JSON.stringify(reasons), updatedAt: this.clock.now() },
+    if (!reasons.some((r) => r.host !== null && isElsewhereReason(r.reason))) {
+      await this.db.vm.updateMany({ where: { id, state: 'pending' }, data: { pendingReasons: JSON.stringify(reasons), updatedAt: this.clock.now() } });
+      return;
+    }
+    await this.db.$transaction(async (tx) => {
+      const row = await tx.vm.findUnique({ where: { id }, select: { state: true, pendingReasons: true } });
+      if (row?.state !== 'pending') return;
+      const stored = JSON.parse(row.pendingReasons) as PendingReason[];
+      const merged = reasons.flatMap((r) => {
+        if (r.host === null || !isElsewhereReason(r.reason)) return [r];
+        const judged = stored.filter((s) => s.host === r.host && !isElsewhereReason(s.reason));
+        return judged.length > 0 ? judged : [r];
+      });
+      await tx.vm.updateMany({ where: { id, state: 'pending' }, data: { pendingReasons: JSON.stringify(dedupe(merged)), updatedAt: this.clock.now() } });
     });
+  }
+
+  /** Ids of the VMs the database holds pending, in order (other replicas' too). */
+  async pendingIds(): Promise<number[]> {
+    const rows = await this.db.vm.findMany({ where: { state: 'pending' }, select: { id: true }, orderBy: { id: 'asc' } });
+    return rows.map((r) => r.id);
   }
 
   /**
@@ -185,4 +209,15 @@ export class VmStore {
       return { vm: toRecord(row), hostId: vm.hostId };
     });
   }
+}
+
+/** The same host and reason once, first place kept (a host's entries may come from two replicas' passes). */
+function dedupe(reasons: PendingReason[]): PendingReason[] {
+  const seen = new Set<string>();
+  return reasons.filter((r) => {
+    const key = `${r.host}\u0000${r.reason}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }

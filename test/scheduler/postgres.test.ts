@@ -164,15 +164,22 @@ test('replicas stay coherent: a release through another replica reaches the one 
     assert.deepEqual(await b!.syncFromDatabase(), ['h1']);
     assert.deepEqual([b!.getHost('h1').state, b!.getHost('h1').replica], ['online', 'replica-0']);
     assert.deepEqual(b!.getHost('h1').devices.map((d) => d.vm).sort(), [a1!.id, a2!.id, waiting!.id].sort());
-    assert.equal((await b!.submit(gpuVm('b0'))).state, 'pending');
+    const b0 = await b!.submit(gpuVm('b0'));
+    assert.equal(b0.state, 'pending');
     // A release of a VM B now knows frees it in B's memory too, and A hears of it.
     assert.equal((await b!.release(a1!.id)).state, 'released');
     assert.ok(b!.getHost('h1').devices.some((d) => d.address === a1!.devices[0]!.address && d.vm === null));
     assert.deepEqual(await a!.syncFromDatabase(), ['h1']);
-    assert.ok(a!.getHost('h1').devices.some((d) => d.address === a1!.devices[0]!.address && d.vm === null));
+    // A also takes up B's pending VM, and places it on the freed device, through its own probe.
+    await a!.settled();
+    const placedByA = await b!.getVm(b0.id);
+    assert.deepEqual([placedByA.state, placedByA.host, placedByA.devices[0]!.address], ['allocated', 'h1', a1!.devices[0]!.address]);
     // Nothing changed since: a pass reloads nothing.
     assert.deepEqual(await a!.syncFromDatabase(), []);
-    assert.deepEqual((await allocations(url)).map((x) => x.vmId).sort(), [a2!.id, waiting!.id].sort());
+    assert.deepEqual((await allocations(url)).map((x) => x.vmId).sort(), [a2!.id, waiting!.id, b0.id].sort());
+    // B drops the VM from its own pending list; its next pass learns the placement.
+    assert.deepEqual(await b!.syncFromDatabase(), ['h1']);
+    assert.equal(b!.getHost('h1').devices.find((d) => d.address === a1!.devices[0]!.address)?.vm, b0.id);
   });
 });
 

@@ -1,9 +1,14 @@
 /**
- * Host liveness across scheduler replicas on one PostgreSQL database: a host
- * is online through the replica its probe streams to, every replica shows it
- * so, a replica that starts or stops leaves the others' hosts alone, and the
- * hosts of a replica whose lease lapsed go offline (and come back when that
- * replica turns out to be alive). Each replica has its own clock, moved by hand.
+ * Scheduler replicas on one PostgreSQL database, beyond never booking a device
+ * twice (postgres.test.ts):
+ * - liveness: a host is online through the replica its probe streams to, every
+ *   replica shows it so, a replica that starts or stops leaves the others'
+ *   hosts alone, and the hosts of a replica whose lease lapsed go offline (and
+ *   come back when that replica turns out to be alive);
+ * - pending VMs: a VM submitted to one replica is placed by the replica that
+ *   holds a host it fits on, and `vm show` gives each host's verdict from the
+ *   replica that holds it.
+ * Each replica has its own clock, moved by hand.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -147,5 +152,43 @@ test('a replica that stops gives its hosts up at once; one that restarts finds t
     assert.deepEqual(await rows(), { h1: ['offline', null], h2: ['online', 'b'] });
     await b.scheduler.syncFromDatabase();
     assert.deepEqual([view(b.scheduler, 'h1'), view(b.scheduler, 'h2')], [['offline', null], ['online', 'b']]);
+  });
+});
+
+test("a VM pending on one replica is placed by the replica whose probe holds a host it fits on; each host's reason comes from the replica that holds it", { skip }, async () => {
+  await withCluster(async (open) => {
+    const a = await open('a');
+    const b = await open('b');
+    await a.scheduler.probeSnapshot(snapshot('h1'));
+    // h2, held by B, has a NIC but no GPU.
+    await b.scheduler.probeSnapshot({ ...snapshot('h2'), devices: [{ ...GPU, vendor: '8086', device: '1572', class: '0200' }] });
+    await b.scheduler.syncFromDatabase();
+    const gpuVm = (name: string) => parseJsonSpec({ name, pci: [{ vendor: '10de' }] });
+
+    const v1 = await b.scheduler.submit(gpuVm('v1'));
+    assert.equal(v1.state, 'pending');
+    assert.deepEqual(v1.pendingReasons.map((r) => r.host).sort(), ['h1', 'h2']);
+    assert.ok(v1.pendingReasons.some((r) => r.host === 'h1' && r.reason === 'probe streams to scheduler replica a; this replica cannot prepare it'));
+
+    // A takes it up and places it on h1, the host whose probe it holds.
+    await a.scheduler.syncFromDatabase();
+    await a.scheduler.settled();
+    const placed = await b.scheduler.getVm(v1.id);
+    assert.deepEqual([placed.state, placed.host], ['allocated', 'h1']);
+
+    // v2 fits nowhere. Each replica tries it; each host's reason is its holder's verdict, not "streams elsewhere".
+    const v2 = await b.scheduler.submit(gpuVm('v2'));
+    assert.equal(v2.state, 'pending');
+    await a.scheduler.syncFromDatabase();
+    await a.scheduler.settled();
+    await b.scheduler.syncFromDatabase();
+    await b.scheduler.settled();
+    const stored = await a.scheduler.getVm(v2.id);
+    assert.equal(stored.state, 'pending');
+    // h1's verdict is A's (its GPU's group is held by v1), h2's is B's: neither replica alone could give both.
+    assert.deepEqual(stored.pendingReasons, [
+      { host: 'h1', reason: `IOMMU group 10 is held by VM ${v1.id}` },
+      { host: 'h2', reason: 'no free device matches PCI[0] (10de::)' },
+    ]);
   });
 });
