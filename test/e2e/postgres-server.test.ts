@@ -1,7 +1,9 @@
 /**
  * `pcisched server --database-url postgresql://…` as a real process with a
  * real probe: a VM placed through REST is in PostgreSQL, and a second server
- * process on the same database (a replica, or a restart) serves it.
+ * process on the same database (a replica, or a restart) serves it, shows
+ * the host online through the first, and has a VM submitted to it placed by
+ * the first, whose probe holds the host.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,7 +31,7 @@ async function api<T>(server: ServerChild, method: string, url: string, body?: u
   return { status: res.status, json: (await res.json()) as T };
 }
 
-test('a server on PostgreSQL places a VM, and a second server process on the database serves it', { skip }, async () => {
+test('a server on PostgreSQL places a VM, and a second server process on the database serves it and has the first place what it cannot', { skip }, async () => {
   const db = await freshDatabase();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'pcisched-pg-e2e-'));
   const host = await gpuHostSplitGroups();
@@ -49,4 +51,18 @@ test('a server on PostgreSQL places a VM, and a second server process on the dat
   children.push(second);
   const seen = await api<{ id: number; state: string; host: string; devices: Array<{ address: string }> }>(second, 'GET', `/vms/${placed.json.id}`);
   assert.deepEqual([seen.json.state, seen.json.host, seen.json.devices.map((d) => d.address)], ['allocated', 'node1', placed.json.devices.map((d) => d.address)]);
+
+  // The second replica shows node1 online through the first, whose probe stream it is.
+  const views = await Promise.all([first, second].map(async (s) => (await api<{ state: string; replica: string | null }>(s, 'GET', '/hosts/node1')).json));
+  assert.equal(views[0]!.state, 'online');
+  assert.ok(views[0]!.replica);
+  assert.deepEqual(views[1], { ...views[1], state: 'online', replica: views[0]!.replica });
+  // A VM submitted to the second waits there, and the first, on its next sync pass, places it on node1's other GPU.
+  const waiting = await api<{ id: number; state: string }>(second, 'POST', '/vms', { name: 'g2', pci: [{ vendor: '10de', class: '0300' }] });
+  assert.deepEqual([waiting.status, waiting.json.state], [201, 'pending']);
+  // Allocated, or already ready if the probe's preparation answer came first.
+  await eventually(async () => ['allocated', 'ready'].includes((await api<{ state: string }>(second, 'GET', `/vms/${waiting.json.id}`)).json.state), 20_000, 'g2 placed by the first replica');
+  const g2 = await api<{ host: string; devices: Array<{ address: string }> }>(first, 'GET', `/vms/${waiting.json.id}`);
+  assert.equal(g2.json.host, 'node1');
+  assert.notDeepEqual(g2.json.devices.map((d) => d.address), placed.json.devices.map((d) => d.address));
 });
