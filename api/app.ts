@@ -54,8 +54,15 @@ export function contextFor(vm: VmRecord): Array<[string, string]> {
   return contextVariables(vm.nics.map((n) => ({ index: n.index, mac: n.mac, ip: n.ip, ip6: n.ip6, vlanId: n.vlanId, network: '' })));
 }
 
-export function createApiApp(options: { scheduler: Scheduler; logger: Logger }) {
-  const { scheduler, logger } = options;
+export interface ApiOptions {
+  scheduler: Scheduler;
+  logger: Logger;
+  /** Prometheus exposition for GET /metrics (absent: no such route). */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+}
+
+export function createApiApp(options: ApiOptions) {
+  const { scheduler, logger, metrics } = options;
   const app = express();
   app.disable('x-powered-by');
   // An ETag hashes every response body (~3% of a request's CPU) and no client here revalidates.
@@ -125,6 +132,12 @@ export function createApiApp(options: { scheduler: Scheduler; logger: Logger }) 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });
   });
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      const { contentType, body } = await metrics();
+      res.type(contentType).send(body);
+    });
+  }
   app.use((req, res) => {
     sendProblem(res, { type: 'urn:pcisched:problem:not_found', title: 'Not Found', status: 404, detail: `no route ${req.method} ${req.path}`, instance: req.originalUrl });
   });

@@ -69,7 +69,7 @@ function codeVersion(): string | null {
   try {
     const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const head = git('rev-parse', '--short', 'HEAD');
-    const dirty = git('status', '--porcelain', '--', 'common', 'scheduler', 'server', 'api', 'probe', 'wire', 'passthrough', 'network', 'prisma') !== '';
+    const dirty = git('status', '--porcelain', '--', 'common', 'scheduler', 'metrics', 'server', 'api', 'probe', 'wire', 'passthrough', 'network', 'prisma') !== '';
     return `${head}${dirty ? '+dirty' : ''}`;
   } catch {
     return null;

@@ -16,6 +16,7 @@ import { silentLogger, systemClock } from '../common/index.js';
 import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, type OpenedDatabase, type VmSpec } from '../scheduler/index.js';
 import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { TEMPLATES, generateHost, hostName, templateBody } from './cluster-gen.js';
+import { BatchRecorder, GcWatch } from './tail.js';
 import { CpuMeter, Latencies, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface PlaceOptions {
@@ -104,7 +105,8 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
     } else {
       database = await openSqliteDatabase({ dataDir: tmp.dir, logger });
     }
-    scheduler = await Scheduler.open({ db: database.db, clock: systemClock, logger, policy: 'pack' });
+    const batches = new BatchRecorder();
+    scheduler = await Scheduler.open({ db: database.db, clock: systemClock, logger, policy: 'pack', observer: batches });
 
     progress(`place: ingesting ${hosts} hosts × ${devicesPerHost} devices via Scheduler.probeSnapshot`);
     const ingest = new Latencies();
@@ -166,10 +168,15 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
     const phase = (c: number) => submitPhase(scheduler!, specs, c, live, { hosts, devices: hosts * devicesPerHost, releaseEvery, liveVmsPerHost });
     progress(`place: submitting ${vms} VMs, ${concurrency} in flight (release the oldest every ${releaseEvery || '∞'} and above ${liveVmsPerHost * hosts} live)`);
     const submitMark = monotonicUs();
+    const gc = new GcWatch();
+    gc.start();
+    batches.active = true;
     const meter = new CpuMeter();
     const main = await phase(concurrency);
     const cpu = meter.stop(main.submit.count + main.release.count);
     const endMark = monotonicUs();
+    batches.active = false;
+    await gc.stop();
     const sweep = [];
     for (const c of sweepConcurrency) {
       progress(`place: again with ${c} in flight`);
@@ -202,6 +209,9 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       cold_loop_delay_max_ms: round(coldLoopDelayMaxMs, 1),
       sweep,
       ...submitReleaseFields(submit, release, placed, pending),
+      // Where the tail comes from: the batches' decisions and commits, and GC pauses.
+      ...batches.fields(),
+      ...gc.fields(main.spans),
       rss_mb: rssMb(),
       rss_peak_mb: sampler.stop(),
       heap_used_mb: heapUsedMb(),
@@ -222,6 +232,8 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
 
 interface PhaseResult {
   submit: Latencies;
+  /** [start, end] of each submission (performance.now() ms), for the GC overlap. */
+  spans: Array<[number, number]>;
   release: Latencies;
   perTemplate: Map<string, Latencies>;
   placed: number;
@@ -242,7 +254,7 @@ async function submitPhase(
   live: number[],
   opts: { hosts: number; devices: number; releaseEvery: number; liveVmsPerHost: number },
 ): Promise<PhaseResult> {
-  const r: PhaseResult = { submit: new Latencies(), release: new Latencies(), perTemplate: new Map(), placed: 0, pending: 0, firstPendingReason: null, wallMs: 0 };
+  const r: PhaseResult = { submit: new Latencies(), spans: [], release: new Latencies(), perTemplate: new Map(), placed: 0, pending: 0, firstPendingReason: null, wallMs: 0 };
   const start = now();
   const removeHook = onInterrupt(() => {
     const s = r.submit.summary();
@@ -258,8 +270,10 @@ async function submitPhase(
       const i = next++;
       const t0 = now();
       const vm = await scheduler.submit(specs[i]!);
-      const ms = now() - t0;
+      const t1 = now();
+      const ms = t1 - t0;
       r.submit.add(ms);
+      r.spans.push([t0, t1]);
       const template = specs[i]!.name.replace(/^vm-\d+-/, '');
       if (!r.perTemplate.has(template)) r.perTemplate.set(template, new Latencies());
       r.perTemplate.get(template)!.add(ms);
@@ -273,9 +287,9 @@ async function submitPhase(
       let toRelease = opts.releaseEvery > 0 && (i + 1) % opts.releaseEvery === 0 ? 1 : 0;
       toRelease = Math.max(toRelease, live.length - opts.liveVmsPerHost * opts.hosts);
       for (; toRelease > 0 && live.length > 0; toRelease--) {
-        const t1 = now();
+        const t2 = now();
         await scheduler.release(live.shift()!);
-        r.release.add(now() - t1);
+        r.release.add(now() - t2);
       }
       if ((i + 1) % step === 0) progress(`place: ${i + 1}/${specs.length} VMs, p50 ${round(r.submit.percentile(50))} ms, rss ${rssMb()} MB`);
     }

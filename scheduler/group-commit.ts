@@ -12,6 +12,7 @@
 import type { Clock, Logger } from '../common/index.js';
 import { commitBatch, maxVmId, nextVmIds, type BatchWrite, type NewVmRow, type Released } from './batch-store.js';
 import type { MemHost } from './cluster.js';
+import type { SchedulerObserver } from './observer.js';
 import type { ClusterState } from './cluster-state.js';
 import type { Db } from './db/index.js';
 import type { SerialQueue } from './serial-queue.js';
@@ -60,7 +61,7 @@ export class GroupCommit {
   private readonly stale = new Set<string>();
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; logger: Logger; queue: SerialQueue; cluster: ClusterState; vmStore: VmStore; hooks: GroupCommitHooks },
+    private readonly deps: { db: Db; clock: Clock; logger: Logger; queue: SerialQueue; cluster: ClusterState; vmStore: VmStore; hooks: GroupCommitHooks; observer: SchedulerObserver },
   ) {}
 
   async open(): Promise<void> {
@@ -124,7 +125,8 @@ export class GroupCommit {
   }
 
   private async runBatch(batch: BatchItem[]): Promise<void> {
-    const { db, clock, logger, cluster, vmStore, hooks } = this.deps;
+    const { db, clock, logger, cluster, vmStore, hooks, observer } = this.deps;
+    const started = performance.now();
     // A failed batch left hosts to reload: no decision on them before that.
     await this.reloadStale();
     const write: BatchWrite = { placedOn: [], freedOn: [], releases: [], releasesElsewhere: [], releasesLeases: false, goneDevices: [], vms: [], allocations: [] };
@@ -174,13 +176,17 @@ export class GroupCommit {
     write.placedOn = [...placedOn.values()].map(({ host, expected }) => ({ id: host.id, expected }));
     write.freedOn = [...freed].filter((h) => !placedOn.has(h.id)).map((h) => h.id);
 
+    const decided = performance.now();
+    const event = { submits: submits.length, releases: write.releases.length, placed: 0, pending: 0, decideMs: decided - started, commitMs: 0 };
     let released: Released;
     try {
       released = await commitBatch(db, write, now, (id) => (id === null ? null : (cluster.byId.get(id)?.name ?? null)));
     } catch (err) {
       // Memory holds this batch's decisions, which the database does not.
       for (const host of touched) this.stale.add(host.name);
-      if (!(err instanceof PlacementConflictError)) throw err;
+      const refused = err instanceof PlacementConflictError;
+      observer.batch({ ...event, commitMs: performance.now() - decided, outcome: refused ? 'refused' : 'failed' });
+      if (!refused) throw err;
       logger.warn({ err, items: batch.length }, 'group commit refused; reloading hosts and committing one by one');
       await this.reloadStale();
       this.maxVmId = await maxVmId(db);
@@ -188,6 +194,8 @@ export class GroupCommit {
       return;
     }
     this.maxVmId = Math.max(this.maxVmId, ...ids);
+    const placedCount = submits.filter((x) => x.host !== null).length;
+    observer.batch({ ...event, placed: placedCount, pending: submits.length - placedCount, commitMs: performance.now() - decided, outcome: 'committed' });
 
     for (const { host, expected } of placedOn.values()) host.allocVersion = expected + 1;
     for (const host of freed) if (!placedOn.has(host.id)) host.allocVersion += 1;
@@ -210,7 +218,6 @@ export class GroupCommit {
       else await vmStore.get(item.id).then(item.resolve, item.reject);
     }
     if (released.length > 0) hooks.released(released);
-    const placedCount = submits.filter((x) => x.host !== null).length;
     logger.info({ placed: placedCount, pending: submits.length - placedCount, released: released.length }, 'batch committed');
     for (const { vm } of submits) logger.debug({ vm: vm.id, state: vm.state, host: vm.host, devices: vm.devices.map((d) => d.address) }, 'VM stored');
   }

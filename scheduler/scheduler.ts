@@ -19,6 +19,7 @@ import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, typ
 import { hostView, type MemHost, type HostView } from './cluster.js';
 import { ClusterState } from './cluster-state.js';
 import { GroupCommit, type BatchItem } from './group-commit.js';
+import { silentObserver, type SchedulerObserver } from './observer.js';
 import { ReplicaLease, newReplicaId } from './replica-lease.js';
 import { ReplicaSync } from './replica-sync.js';
 import type { CompiledVmSpec, PlacementPolicy, VmSpec } from './spec.js';
@@ -40,8 +41,23 @@ export interface SchedulerOptions {
   replicaSyncMs?: number;
   /** This process among the replicas on one database (default: host name, pid and a random part). */
   replicaId?: string;
+  /** Told about each group-commit batch (metrics, the benchmark). */
+  observer?: SchedulerObserver;
   /** On PostgreSQL, a replica that has not renewed its lease for this long has its hosts marked offline (ms; default 10 s). */
   replicaLeaseMs?: number;
+}
+
+/** Counts for metrics: cheap to take at every scrape, whatever the cluster's size. */
+export interface SchedulerStats {
+  /** Hosts whose probes stream to this replica. */
+  hostsOnline: number;
+  /** Hosts online through another replica (a shared database). */
+  hostsElsewhere: number;
+  hostsOffline: number;
+  /** VMs waiting for room that this replica tries to place (on a shared database, other replicas' too). */
+  pendingVms: number;
+  /** VMs holding devices, as this replica knows them. */
+  liveVms: number;
 }
 
 const MAX_COMMIT_ATTEMPTS = 8;
@@ -78,7 +94,7 @@ export class Scheduler {
     this.missed = opts.missedHeartbeats ?? 3;
     this.cluster = new ClusterState({ policy: opts.policy ?? 'pack', stepBudget: opts.stepBudget, logger: opts.logger });
     this.groupCommit = new GroupCommit({
-      db: opts.db, clock: opts.clock, logger: opts.logger, queue: this.queue, cluster: this.cluster, vmStore: this.vmStore,
+      db: opts.db, clock: opts.clock, logger: opts.logger, queue: this.queue, cluster: this.cluster, vmStore: this.vmStore, observer: opts.observer ?? silentObserver,
       hooks: {
         placed: (vm, host) => this.preparation.send(host.name, vm, false),
         pending: (id, spec) => this.pending.set(id, spec),
@@ -304,6 +320,16 @@ export class Scheduler {
 
   listVms(): Promise<VmRecord[]> {
     return this.vmStore.list();
+  }
+
+  stats(): SchedulerStats {
+    let online = 0;
+    let elsewhere = 0;
+    for (const h of this.cluster.hosts.values()) {
+      if (h.online) online++;
+      else if (h.replicaId !== null && h.replicaId !== this.lease.replicaId) elsewhere++;
+    }
+    return { hostsOnline: online, hostsElsewhere: elsewhere, hostsOffline: this.cluster.hosts.size - online - elsewhere, pendingVms: this.pending.size, liveVms: this.cluster.liveVms.size };
   }
 
   listHosts(): HostView[] {

@@ -1,6 +1,6 @@
 /**
  * Composes the scheduler service: database, Scheduler, gRPC ProbeService and
- * the REST API, each on its own listener.
+ * the REST API (with Prometheus metrics at /metrics), each on its own listener.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,7 @@ import type { Clock, Logger } from '../common/index.js';
 import { systemClock } from '../common/index.js';
 import { Scheduler, createProbeService, openPostgresDatabase, openSqliteDatabase, type PlacementPolicy } from '../scheduler/index.js';
 import { createApiApp } from '../api/index.js';
+import { createSchedulerMetrics } from '../metrics/index.js';
 import { ProbeServiceService, channelOptions } from '../wire/index.js';
 import { parseListen, formatHostPort } from './listen.js';
 
@@ -38,13 +39,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const database = opts.databaseUrl
     ? await openPostgresDatabase({ url: opts.databaseUrl, logger: opts.logger })
     : await openSqliteDatabase({ dataDir: opts.dataDir, logger: opts.logger });
+  const metrics = createSchedulerMetrics();
   const scheduler = await Scheduler.open({
     db: database.db,
+    observer: metrics.observer,
     clock: opts.clock ?? systemClock,
     logger: opts.logger.child({ component: 'scheduler' }),
     policy: opts.policy,
     missedHeartbeats: opts.missedHeartbeats,
   });
+  metrics.watch(() => scheduler.stats());
   scheduler.start(opts.sweepMs);
 
   const grpcServer = new Server(channelOptions);
@@ -53,7 +57,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     grpcServer.bindAsync(formatHostPort(grpcAt.host, grpcAt.port), ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
 
-  const app = createApiApp({ scheduler, logger: opts.logger.child({ component: 'api' }) });
+  const app = createApiApp({ scheduler, logger: opts.logger.child({ component: 'api' }), metrics: () => metrics.render() });
   const httpServer = http.createServer(app);
   // Longer than clients' idle pools, so a reused keep-alive socket is not
   // closed under a request in flight (ECONNRESET on busy clients).

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { silentLogger, systemClock, type DeviceReport } from '../../common/index.js';
-import { Scheduler, openSqliteDatabase, parseJsonSpec, type OpenedDatabase } from '../../scheduler/index.js';
+import { Scheduler, openSqliteDatabase, parseJsonSpec, type BatchEvent, type OpenedDatabase } from '../../scheduler/index.js';
 import { baseReport } from '../helpers/device-report.js';
 
 const FACTS = { kernelCmdline: 'intel_iommu=on iommu=pt', cpuVendor: 'GenuineIntel', iommuEnabled: true, loadedModules: ['vfio_pci'], iommuGroupCount: 8 };
@@ -21,12 +21,22 @@ function gpus(n: number): DeviceReport[] {
   return Array.from({ length: n }, (_, i) => ({ ...baseReport(`0000:0${i + 1}:00.0`), vendor: '10de', device: '1b80', class: '0300', iommuGroup: 10 + i }));
 }
 
-async function withScheduler(fn: (s: Scheduler, db: OpenedDatabase) => Promise<void>): Promise<void> {
+/** Batches as the scheduler's observer heard of them, without their timings. */
+type Seen = Array<Omit<BatchEvent, 'decideMs' | 'commitMs'>>;
+
+async function withScheduler(fn: (s: Scheduler, db: OpenedDatabase, batches: Seen) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'pcisched-gc-'));
   const db = await openSqliteDatabase({ dataDir: dir, logger: silentLogger() });
-  const s = await Scheduler.open({ db: db.db, clock: systemClock, logger: silentLogger() });
+  const batches: Seen = [];
+  const observer = {
+    batch({ decideMs, commitMs, ...rest }: BatchEvent) {
+      assert.ok(decideMs >= 0 && commitMs >= 0);
+      batches.push(rest);
+    },
+  };
+  const s = await Scheduler.open({ db: db.db, clock: systemClock, logger: silentLogger(), observer });
   try {
-    await fn(s, db);
+    await fn(s, db, batches);
   } finally {
     await s.stop();
     await db.close();
@@ -87,7 +97,7 @@ test('releases in flight with submissions free devices the same batch can hand o
 });
 
 test('another writer moves a host on: the batch is refused, then each VM is placed alone and nothing is booked twice', async () => {
-  await withScheduler(async (s, db) => {
+  await withScheduler(async (s, db, batches) => {
     await s.probeSnapshot({ name: 'h1', session: 's', generation: 1, intervalMs: 3_600_000, facts: FACTS, devices: gpus(3) });
     // A second scheduler (a replica) took GPU 1 and bumped the host's version behind our back.
     const raw = new Database(db.file);
@@ -109,11 +119,13 @@ test('another writer moves a host on: the batch is refused, then each VM is plac
     // Ids stay unique across the refused batch and the fallback.
     assert.equal(new Set(vms.map((v) => v.id)).size, 3);
     assert.equal(s.getHost('h1').devicesUsed, 3);
+    // The observer heard of the refusal; the VMs then went one by one, outside batches.
+    assert.deepEqual(batches, [{ submits: 3, releases: 0, placed: 0, pending: 0, outcome: 'refused' }]);
   });
 });
 
 test('a database that fails a batch: its callers get the error at once, memory follows the database again, later batches work', async () => {
-  await withScheduler(async (s, db) => {
+  await withScheduler(async (s, db, batches) => {
     await s.probeSnapshot({ name: 'h1', session: 's', generation: 1, intervalMs: 3_600_000, facts: FACTS, devices: gpus(3) });
     const kept = await s.submit(gpuVm('kept'));
     // A failure that is not a constraint: the insert's trigger writes to a table that does not exist.
@@ -137,5 +149,10 @@ test('a database that fails a batch: its callers get the error at once, memory f
     assert.equal((await s.getVm(kept.id)).state, 'allocated');
     const after = await Promise.all([s.submit(gpuVm('c')), s.submit(gpuVm('d')), s.submit(gpuVm('e'))]);
     assert.deepEqual(after.map((v) => v.state), ['allocated', 'allocated', 'pending']);
+    assert.deepEqual(batches, [
+      { submits: 1, releases: 0, placed: 1, pending: 0, outcome: 'committed' },
+      { submits: 2, releases: 1, placed: 0, pending: 0, outcome: 'failed' },
+      { submits: 3, releases: 0, placed: 2, pending: 1, outcome: 'committed' },
+    ]);
   });
 });
