@@ -94,6 +94,7 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
       server_cpu_ms_per_request: cpu.cpu_ms_per_op,
       server_loop_busy_ms_per_request: cpu.loop_busy_ms_per_op,
       server_loop_utilization: cpu.loop_utilization,
+      machine_steal_pct: cpu.machine_steal_pct,
       // CPU the load generator itself used, per request: it shares the machine with the server.
       client_cpu_ms_per_request: round(clientCpuMs / Math.max(1, s.count + release.count), 3),
       wall_ms: round(wallMs, 1),

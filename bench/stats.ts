@@ -1,5 +1,5 @@
 /** Timing, percentiles, memory and output helpers shared by the scenarios. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -185,20 +185,41 @@ export class RssSampler {
 /**
  * CPU the process spent (every thread) and the time its event loop was busy,
  * per operation over one phase. On a shared VM wall-clock rates swing with
- * the neighbours; these show whether the code or the machine changed.
+ * the neighbours; these show whether the code or the machine changed. The
+ * machine's steal time over the phase (Linux: the share of CPU time the
+ * hypervisor gave to other guests) says how much the neighbours took: at
+ * 20–30% a vCPU stalls for milliseconds at a time, in the middle of any
+ * syscall, and tails grow with it.
  */
 export class CpuMeter {
   private readonly cpu = process.cpuUsage();
   private readonly loop = performance.eventLoopUtilization();
+  private readonly machine = machineTicks();
 
-  stop(ops: number): { cpu_ms_per_op: number; loop_busy_ms_per_op: number; loop_utilization: number } {
+  stop(ops: number): { cpu_ms_per_op: number; loop_busy_ms_per_op: number; loop_utilization: number; machine_steal_pct: number | null } {
     const cpu = process.cpuUsage(this.cpu);
     const loop = performance.eventLoopUtilization(this.loop);
+    const machine = machineTicks();
     const n = Math.max(1, ops);
+    const total = machine && this.machine ? machine.total - this.machine.total : 0;
     return {
       cpu_ms_per_op: round((cpu.user + cpu.system) / 1000 / n),
       loop_busy_ms_per_op: round(loop.active / n),
       loop_utilization: round(loop.utilization),
+      machine_steal_pct: machine && this.machine && total > 0 ? round((100 * (machine.steal - this.machine.steal)) / total, 1) : null,
     };
+  }
+}
+
+/** All CPUs' ticks and their steal ticks from /proc/stat; null where there is none. */
+function machineTicks(): { total: number; steal: number } | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    // cpu user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user).
+    const ticks = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (ticks.length < 8 || ticks.some((t) => !Number.isFinite(t))) return null;
+    return { total: ticks.reduce((a, b) => a + b, 0), steal: ticks[7]! };
+  } catch {
+    return null;
   }
 }

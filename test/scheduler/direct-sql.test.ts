@@ -107,6 +107,30 @@ test('an opened database syncs every commit and leaves checkpoints to the worker
   }
 });
 
+test('under steady writes the worker still starts the WAL over: a RESTART once a PASSIVE pass has left little behind', async () => {
+  const dir = tempDir();
+  const opened = await openSqliteDatabase({ dataDir: dir, logger: silentLogger(), checkpointIntervalMs: 50 });
+  try {
+    const sql = directSql(opened.db);
+    const wal = `${opened.file}-wal`;
+    // About 12 MB of frames, a commit every millisecond or so, as batches come
+    // between turns of the event loop: never a pause in which a PASSIVE pass
+    // alone could copy every frame.
+    let largest = 0;
+    for (let i = 0; i < 1000; i++) {
+      await sql.transaction([{ sql: Prisma.sql`INSERT INTO "Host" ("name", "registeredAt", "facts") VALUES (${`s${i}`}, ${new Date()}, ${'x'.repeat(8000)})` }]);
+      await new Promise((r) => setTimeout(r, 1));
+      if (i % 50 === 0) largest = Math.max(largest, statSync(wal).size);
+    }
+    largest = Math.max(largest, statSync(wal).size);
+    assert.ok(largest < 6_000_000, `the WAL grew to ${largest} bytes over ~12 MB of commits`);
+    assert.equal(await opened.db.host.count(), 1000);
+  } finally {
+    await opened.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a checkpointer that cannot open its file reports the failure once', async () => {
   const failures: Error[] = [];
   // The worker is unreferenced: keep this test's event loop alive meanwhile.
