@@ -107,7 +107,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const quick = values.quick;
-  setLineContext({ code: codeVersion(), quick });
+  // The V8 flags the scheduler runs with (bin/node-flags), so figures are read with them.
+  setLineContext({ code: codeVersion(), quick, node_flags: process.execArgv.filter((a) => /^--(v8-pool-size|max-semi-space-size|max-old-space-size)/.test(a)).join(' ') });
   const chosen = (values.scenario ?? [...SCENARIOS]) as string[];
   for (const s of chosen) if (!(SCENARIOS as readonly string[]).includes(s)) throw new UsageError(`unknown scenario "${s}"; choose from ${SCENARIOS.join(', ')}`);
   const devices = intOption(values.devices, 'devices', 32);
