@@ -4,7 +4,9 @@
  * Prints one JSON line per scenario on stdout
  * (`{"scenario","hosts","devices","ops","ops_per_s","p50_ms","p99_ms","rss_mb",…}`);
  * progress goes to stderr. Exit 0 on success, 1 when a scenario fails, 2 on
- * bad usage. Scenarios, in order:
+ * bad usage. With more than one scenario, each runs in a process of its own
+ * (this script again, same node flags), so none inherits another's heap.
+ * Scenarios, in order:
  *   place       Scheduler.submit in process, SQLite in a temp dir, hosts
  *               ingested first via Scheduler.probeSnapshot; 1k and 10k hosts
  *               × 32 devices, 2000 VMs (quick: 20 and 200 hosts, 100 VMs: at
@@ -43,7 +45,7 @@
  * No thresholds anywhere: the numbers are for people to read.
  * Profiling: see bench/profile-top.ts.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { runPlace } from './place-scenario.js';
 import { runMatch } from './match-scenario.js';
@@ -172,8 +174,14 @@ async function main(argv: string[]): Promise<void> {
       }),
   };
 
-  for (const name of SCENARIOS) {
-    if (!chosen.includes(name)) continue;
+  const selected = SCENARIOS.filter((name) => chosen.includes(name));
+  for (const name of selected) {
+    // Several scenarios: each in a process of its own, as the scheduler and the
+    // probe agent each run in theirs, so none inherits another's heap or JIT state.
+    if (selected.length > 1) {
+      await runChild(argv, name);
+      continue;
+    }
     const t0 = now();
     progress(`scenario ${name}${quick ? ' (quick)' : ''} starting`);
     try {
@@ -185,10 +193,31 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+let child: ChildProcess | null = null;
+
+/** This benchmark again, with the same node flags and options, for one scenario; its lines go straight to stdout. */
+function runChild(argv: string[], scenario: ScenarioName): Promise<void> {
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--scenario') i++;
+    else if (!argv[i]!.startsWith('--scenario=')) rest.push(argv[i]!);
+  }
+  return new Promise((resolve, reject) => {
+    child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...rest, '--scenario', scenario], { stdio: 'inherit' });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      child = null;
+      if (code === 0) resolve();
+      else reject(new Error(`scenario ${scenario}: its process exited with ${signal ?? code}`));
+    });
+  });
+}
+
 // Ctrl-C or a kill: print what a long run has so far (place), remove temp dirs, exit non-zero.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     progress(`interrupted by ${signal}; cleaning up`);
+    child?.kill(signal);
     runInterruptHooks();
     process.exit(signal === 'SIGINT' ? 130 : 143);
   });
