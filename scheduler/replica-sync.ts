@@ -4,7 +4,7 @@
  * device change bumps a host's allocVersion in the same transaction, so one
  * small query (id, allocVersion, generation of every host) shows which hosts
  * another replica changed; those are reloaded, and hosts registered through
- * another replica are loaded (offline here: their probe streams elsewhere).
+ * another replica are loaded.
  *
  * Each pass also renews this replica's lease and expires lapsed ones
  * (replica-lease.ts), and reads which replica holds each host online: hosts
