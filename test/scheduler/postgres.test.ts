@@ -177,8 +177,10 @@ test('replicas stay coherent: a release through another replica reaches the one 
     // Nothing changed since: a pass reloads nothing.
     assert.deepEqual(await a!.syncFromDatabase(), []);
     assert.deepEqual((await allocations(url)).map((x) => x.vmId).sort(), [a2!.id, waiting!.id, b0.id].sort());
-    // B drops the VM from its own pending list; its next pass learns the placement.
+    // B drops the VM from its own pending list at its next pass, which also learns the placement.
+    assert.equal(b!.stats().pendingVms, 1);
     assert.deepEqual(await b!.syncFromDatabase(), ['h1']);
+    assert.equal(b!.stats().pendingVms, 0);
     assert.equal(b!.getHost('h1').devices.find((d) => d.address === a1!.devices[0]!.address)?.vm, b0.id);
   });
 });
