@@ -191,6 +191,15 @@ export interface HostView {
   unprepareFailures: Array<{ vm: number; error: string }>;
 }
 
+/**
+ * The replica the host's probe streams to, `self` being this one; null when
+ * offline. Memory decides for a stream held here, the database's holder for
+ * one held elsewhere.
+ */
+export function replicaOf(host: MemHost, self: string): string | null {
+  return host.online ? self : host.replicaId !== self ? host.replicaId : null;
+}
+
 /** `self`: this scheduler's replica id. */
 export function hostView(host: MemHost, self: string, failures?: ReadonlyMap<number, string>): HostView {
   const devices = host.devices.map((d) => ({
@@ -202,8 +211,7 @@ export function hostView(host: MemHost, self: string, failures?: ReadonlyMap<num
     warnings: d.assessment.warnings,
     notes: d.assessment.notes,
   }));
-  // Memory decides for a stream held here; the database's holder for one held elsewhere.
-  const replica = host.online ? self : host.replicaId !== self ? host.replicaId : null;
+  const replica = replicaOf(host, self);
   return {
     id: host.id,
     name: host.name,

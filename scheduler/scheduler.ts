@@ -16,7 +16,7 @@ import { directSql, type Db } from './db/index.js';
 import { HostStore, type StoredHost } from './host-store.js';
 import { NetworkStore, NoFreeAddressError, type NicPlan } from './network-store.js';
 import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, type VmDevice } from './vm-store.js';
-import { hostView, type MemHost, type HostView } from './cluster.js';
+import { hostView, replicaOf, type MemHost, type HostView } from './cluster.js';
 import { ClusterState } from './cluster-state.js';
 import { GroupCommit, type BatchItem } from './group-commit.js';
 import { silentObserver, type SchedulerObserver } from './observer.js';
@@ -326,8 +326,9 @@ export class Scheduler {
     let online = 0;
     let elsewhere = 0;
     for (const h of this.cluster.hosts.values()) {
-      if (h.online) online++;
-      else if (h.replicaId !== null && h.replicaId !== this.lease.replicaId) elsewhere++;
+      const replica = replicaOf(h, this.lease.replicaId);
+      if (replica === this.lease.replicaId) online++;
+      else if (replica !== null) elsewhere++;
     }
     return { hostsOnline: online, hostsElsewhere: elsewhere, hostsOffline: this.cluster.hosts.size - online - elsewhere, pendingVms: this.pending.size, liveVms: this.cluster.liveVms.size };
   }
