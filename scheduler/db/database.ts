@@ -12,6 +12,7 @@ import type { Logger } from '../../common/index.js';
 import { migrateSqlite, readMigrations } from './migrate.js';
 import { startCheckpointer } from './checkpointer.js';
 import { adapterSql, capturingFactory, registerDirectSql } from './direct-sql.js';
+import { beginImmediate } from './write-lock.js';
 
 export type Db = InstanceType<typeof PrismaClient>;
 export { Prisma } from '../../gen/prisma/client.js';
@@ -39,6 +40,7 @@ export async function openSqliteDatabase(options: { dataDir: string; logger: Log
   const captured = capturingFactory(new PrismaBetterSQLite3({ url: file, timeout: 10000 }));
   const db = new PrismaClient({ adapter: captured.factory });
   await db.$connect();
+  beginImmediate(captured.adapter());
   registerDirectSql(db, adapterSql(captured.adapter()));
   // Prisma's sqlite adapter opens its own connection: same pragmas there.
   await db.$queryRawUnsafe('PRAGMA busy_timeout = 10000');

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
 import { silentLogger } from '../../common/index.js';
@@ -125,6 +127,71 @@ test('under steady writes the worker still starts the WAL over: a RESTART once a
     largest = Math.max(largest, statSync(wal).size);
     assert.ok(largest < 6_000_000, `the WAL grew to ${largest} bytes over ~12 MB of commits`);
     assert.equal(await opened.db.host.count(), 1000);
+  } finally {
+    await opened.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Another connection takes SQLite's write lock for `holdMs` at a time, as the
+ * checkpointer's RESTART does, on a worker thread so that this thread's busy
+ * handler can wait for it. Returns how many times it held the lock.
+ */
+function holdWriteLock(file: string, holdMs: number, gapMs: number, totalMs: number): Promise<number> {
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const Database = require(workerData.driver);
+    const db = new Database(workerData.file);
+    db.pragma('busy_timeout = 5000');
+    const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    let held = 0;
+    const end = Date.now() + workerData.totalMs;
+    while (Date.now() < end) {
+      db.exec('BEGIN IMMEDIATE');
+      pause(workerData.holdMs);
+      db.exec('COMMIT');
+      held++;
+      pause(workerData.gapMs);
+    }
+    db.close();
+    parentPort.postMessage(held);
+  `;
+  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(source, { eval: true, workerData: { file, driver, holdMs, gapMs, totalMs } });
+  return new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+test('a transaction that reads before it writes waits for another connection\'s write lock instead of failing busy', async () => {
+  const dir = tempDir();
+  const opened = await openSqliteDatabase({ dataDir: dir, logger: silentLogger() });
+  try {
+    const { db } = opened;
+    const sql = directSql(db);
+    await db.host.create({ data: { name: 'h', registeredAt: new Date() } });
+    const holder = holdWriteLock(opened.file, 15, 5, 1500);
+    // A deferred transaction holding a read snapshot cannot wait for the write
+    // lock: SQLite answers SQLITE_BUSY at once. These must all get through.
+    let done = 0;
+    const end = Date.now() + 1200;
+    while (Date.now() < end) {
+      await db.$transaction(async (tx) => {
+        const h = await tx.host.findUniqueOrThrow({ where: { name: 'h' } });
+        await tx.host.update({ where: { id: h.id }, data: { generation: h.generation + 1 } });
+      });
+      await sql.interactive(async (s) => {
+        const [row] = await s.rows(Prisma.sql`SELECT "generation" FROM "Host" WHERE "name" = 'h'`);
+        await s.run(Prisma.sql`UPDATE "Host" SET "generation" = ${Number(row!.generation) + 1} WHERE "name" = 'h'`);
+      });
+      done += 2;
+      await new Promise((r) => setImmediate(r));
+    }
+    const held = await holder;
+    assert.ok(held > 20, `the other connection held the lock ${held} times`);
+    assert.equal((await db.host.findUniqueOrThrow({ where: { name: 'h' } })).generation, done);
   } finally {
     await opened.close();
     rmSync(dir, { recursive: true, force: true });
