@@ -134,65 +134,64 @@ test('under steady writes the worker still starts the WAL over: a RESTART once a
 });
 
 /**
- * Another connection takes SQLite's write lock for `holdMs` at a time, as the
+ * Another connection that takes SQLite's write lock when asked, as the
  * checkpointer's RESTART does, on a worker thread so that this thread's busy
- * handler can wait for it. Returns how many times it held the lock.
+ * handler can wait for it. `hold()` resolves once the lock is held; the
+ * worker lets go `holdMs` later.
  */
-function holdWriteLock(file: string, holdMs: number, gapMs: number, totalMs: number): Promise<number> {
+function writeLockHolder(file: string, holdMs: number) {
   const source = `
     const { parentPort, workerData } = require('node:worker_threads');
     const Database = require(workerData.driver);
     const db = new Database(workerData.file);
     db.pragma('busy_timeout = 5000');
-    const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-    let held = 0;
-    const end = Date.now() + workerData.totalMs;
-    while (Date.now() < end) {
+    parentPort.on('message', (msg) => {
+      if (msg === 'stop') { db.close(); parentPort.close(); return; }
       db.exec('BEGIN IMMEDIATE');
-      pause(workerData.holdMs);
+      parentPort.postMessage('held');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.holdMs);
       db.exec('COMMIT');
-      held++;
-      pause(workerData.gapMs);
-    }
-    db.close();
-    parentPort.postMessage(held);
+    });
   `;
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(source, { eval: true, workerData: { file, driver, holdMs, gapMs, totalMs } });
-  return new Promise((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
+  const worker = new Worker(source, { eval: true, workerData: { file, driver, holdMs } });
+  return {
+    hold: () =>
+      new Promise<void>((resolve, reject) => {
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+        worker.postMessage('hold');
+      }),
+    stop: () => new Promise<void>((resolve) => worker.once('exit', () => resolve()).postMessage('stop')),
+  };
 }
 
 test('a transaction that reads before it writes waits for another connection\'s write lock instead of failing busy', async () => {
   const dir = tempDir();
   const opened = await openSqliteDatabase({ dataDir: dir, logger: silentLogger() });
+  const holder = writeLockHolder(opened.file, 30);
   try {
     const { db } = opened;
     const sql = directSql(db);
     await db.host.create({ data: { name: 'h', registeredAt: new Date() } });
-    const holder = holdWriteLock(opened.file, 15, 5, 1500);
-    // A deferred transaction holding a read snapshot cannot wait for the write
-    // lock: SQLite answers SQLITE_BUSY at once. These must all get through.
-    let done = 0;
-    const end = Date.now() + 1200;
-    while (Date.now() < end) {
+    // Each transaction starts while the other connection holds the lock. A
+    // deferred one would read, then get SQLITE_BUSY at once when it writes
+    // (Prisma: "Operation has timed out"); these must wait and get through.
+    for (let i = 0; i < 5; i++) {
+      await holder.hold();
       await db.$transaction(async (tx) => {
         const h = await tx.host.findUniqueOrThrow({ where: { name: 'h' } });
         await tx.host.update({ where: { id: h.id }, data: { generation: h.generation + 1 } });
       });
+      await holder.hold();
       await sql.interactive(async (s) => {
         const [row] = await s.rows(Prisma.sql`SELECT "generation" FROM "Host" WHERE "name" = 'h'`);
         await s.run(Prisma.sql`UPDATE "Host" SET "generation" = ${Number(row!.generation) + 1} WHERE "name" = 'h'`);
       });
-      done += 2;
-      await new Promise((r) => setImmediate(r));
     }
-    const held = await holder;
-    assert.ok(held > 20, `the other connection held the lock ${held} times`);
-    assert.equal((await db.host.findUniqueOrThrow({ where: { name: 'h' } })).generation, done);
+    assert.equal((await db.host.findUniqueOrThrow({ where: { name: 'h' } })).generation, 10);
   } finally {
+    await holder.stop();
     await opened.close();
     rmSync(dir, { recursive: true, force: true });
   }
