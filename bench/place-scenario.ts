@@ -17,7 +17,7 @@ import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, typ
 import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { TEMPLATES, generateHost, hostName, templateBody } from './cluster-gen.js';
 import { BatchRecorder, GcWatch } from './tail.js';
-import { CpuMeter, Latencies, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+import { CpuMeter, Latencies, monotonicUs, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface PlaceOptions {
   /** Host counts to run, smallest first; growth compares the last to the first. */
@@ -85,7 +85,6 @@ export interface PlaceRun {
   marks_us: { ingest: number; submit: number; end: number };
 }
 
-const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 /** One size of the place scenario: `hosts` hosts, the rest as in PlaceOptions. */
 async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { sweepConcurrency: number[] }): Promise<PlaceRun> {

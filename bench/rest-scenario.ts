@@ -22,7 +22,7 @@ import { createLogger, silentLogger } from '../common/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { TEMPLATES, generateHost } from './cluster-gen.js';
 import type { ClientsJob, ClientsResult } from './rest-clients.js';
-import { CpuMeter, Latencies, RssSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+import { CpuMeter, monotonicUs, Latencies, RssSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface RestOptions {
   hosts: number;
@@ -60,14 +60,17 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
     const base = `${server.httpUrl}/api/v1`;
     progress(`rest: ${opts.ops} POST /api/v1/vms from ${opts.clients} concurrent clients in a child process`);
     let meter = new CpuMeter();
+    let timedMark = monotonicUs();
     const result = await runClients(
       { base, ops: opts.ops, clients: opts.clients, hosts: opts.hosts, releaseEvery: opts.releaseEvery, liveVmsPerHost: opts.liveVmsPerHost, warmupOps: opts.warmupOps },
       () => {
         if (opts.warmupOps > 0) progress(`rest: warm-up of ${opts.warmupOps} submissions done; timing ${opts.ops}`);
         meter = new CpuMeter();
+        timedMark = monotonicUs();
       },
     );
     await server.scheduler.settled();
+    const endMark = monotonicUs();
     // The server's CPU per request (the clients run in their own process).
     const cpu = meter.stop(result.submitMs.length + result.releaseMs.length);
     const submit = new Latencies();
@@ -100,6 +103,8 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
       wall_ms: round(wallMs, 1),
       host_registration: 'scheduler.probeSnapshot',
       ingest_ms: round(ingestMs, 1),
+      // The timed part on the monotonic clock, for `profile-top.ts --window`.
+      marks_us: { timed: timedMark, end: endMark },
     };
     if (opts.print !== false) emit(line);
     return line;

@@ -23,6 +23,9 @@ export function now(): number {
   return performance.now();
 }
 
+/** The monotonic clock in µs, as `--cpu-prof` timestamps are (for `profile-top.ts --window`). */
+export const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
 /** Collects durations in milliseconds. */
 export class Latencies {
   private values: number[] = [];
