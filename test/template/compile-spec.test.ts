@@ -184,14 +184,11 @@ test('requestLabel', () => {
   assert.equal(requestLabel(parseTemplate('PCI = [ SHORT_ADDRESS = "41:00.1" ]').pci[0]!), 'short 41:00.1');
 });
 
-test('matching stays fast: ids-only millions of calls without trouble', () => {
+// Speed is the benchmark's to show (`npm run bench -- --scenario match`), not a timed test's.
+test('an ids-only matcher called 300,000 times over three devices matches exactly the one that fits', () => {
   const m = matcher('VENDOR = "10de", CLASS = "0300"');
   const devices = [makeDevice(), makeDevice({ vendor: '8086' }), makeDevice({ class: '0200' })];
   let hits = 0;
-  const start = performance.now();
   for (let i = 0; i < 300_000; i++) if (m(devices[i % 3]!)) hits++;
-  const ms = performance.now() - start;
   assert.equal(hits, 100_000);
-  // Generous bound (≈1M calls/s on a slow CI box) so it only catches a real regression.
-  assert.ok(ms < 300, `300k id matches took ${ms.toFixed(0)} ms`);
 });
