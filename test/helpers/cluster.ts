@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { silentLogger, type Logger } from '../../common/index.js';
+import { createLogger, type Logger } from '../../common/index.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../server/index.js';
 import { ProbeAgent, createScanner, parseFilterConfig, type AgentOptions } from '../../probe/index.js';
 import type { FakeHost } from './fake-host.js';
@@ -23,7 +23,8 @@ export interface TestCluster {
 
 export async function startCluster(options: Partial<ServerOptions> & { logger?: Logger } = {}): Promise<TestCluster> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'pcisched-it-'));
-  const logger = options.logger ?? silentLogger();
+  // Errors only, on stderr: a server that answers 500 in a test says why there.
+  const logger = options.logger ?? createLogger({ name: 'test-server', level: 'error' });
   const server = await startServer({ grpcListen: '127.0.0.1:0', httpListen: '127.0.0.1:0', sweepMs: 100, ...options, dataDir, logger });
   const agents = new Map<string, ProbeAgent>();
   const cluster: TestCluster = {
