@@ -145,7 +145,7 @@ async function runSteps(session: SqlSession, steps: SqlStep[]): Promise<SqlResul
 }
 
 /** The better-sqlite3 `Database` inside Prisma's SQLite adapter, if that is what it wraps. */
-interface SqliteDriver {
+export interface SqliteDriver {
   prepare(sql: string): SqliteStatement;
 }
 
@@ -155,7 +155,8 @@ interface SqliteStatement {
   all(...args: unknown[]): SqlRow[];
 }
 
-function sqliteDriverOf(adapter: SqlAdapter): SqliteDriver | null {
+/** The better-sqlite3 connection inside Prisma's SQLite adapter, or null (another provider, or the adapter no longer exposes it). */
+export function sqliteDriverOf(adapter: SqlAdapter): SqliteDriver | null {
   const client = (adapter as { client?: unknown }).client;
   if (adapter.provider !== 'sqlite' || typeof client !== 'object' || client === null) return null;
   return typeof (client as { prepare?: unknown }).prepare === 'function' ? (client as SqliteDriver) : null;

@@ -17,19 +17,17 @@
  * longer exposes its connection, rather than silently keeping deferred
  * transactions (test/scheduler/direct-sql.test.ts shows the difference).
  */
-interface PreparingConnection {
-  prepare(sql: string): unknown;
-}
+import { sqliteDriverOf, type SqlAdapter, type SqliteDriver } from './direct-sql.js';
 
 const WRAPPED = Symbol('pcisched.beginImmediate');
 
-export function beginImmediate(adapter: unknown): void {
-  const client = (adapter as { client?: PreparingConnection & { [WRAPPED]?: true } }).client;
-  if (!client || typeof client.prepare !== 'function') {
+export function beginImmediate(adapter: SqlAdapter): void {
+  const driver = sqliteDriverOf(adapter) as (SqliteDriver & { [WRAPPED]?: true }) | null;
+  if (!driver) {
     throw new Error('the Prisma SQLite adapter no longer exposes its better-sqlite3 connection; transactions cannot be made IMMEDIATE');
   }
-  if (client[WRAPPED]) return;
-  const prepare = client.prepare.bind(client);
-  client.prepare = (sql: string) => prepare(sql === 'BEGIN' ? 'BEGIN IMMEDIATE' : sql);
-  client[WRAPPED] = true;
+  if (driver[WRAPPED]) return;
+  const prepare = driver.prepare.bind(driver);
+  driver.prepare = (sql: string) => prepare(sql === 'BEGIN' ? 'BEGIN IMMEDIATE' : sql);
+  driver[WRAPPED] = true;
 }
