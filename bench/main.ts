@@ -22,13 +22,18 @@
  *               with a release) so V8 has optimized the HTTP path; hosts
  *               registered via server.scheduler.probeSnapshot. Also prints
  *               the server's CPU per request (all threads) and its event
- *               loop's busy time per request.
+ *               loop's busy time per request. Then the same clients against
+ *               a bare express app with no scheduler (rest-floor.ts):
+ *               `floor_ops_per_s`, and `vs_floor`, the share of that rate the
+ *               scheduler keeps, read in the same minute of this shared VM.
  *   ingest      P probe streams (default 2000, quick 100) over real gRPC from
  *               a child process on 8 channels to a real server: registration
  *               time, heartbeat ack p50/p99, changed snapshots, and whether
  *               heartbeats write to the database (`heartbeat_db_writes`).
  *   probe-scan  createScanner().scan() with a pci.conf filter on a fake sysfs
- *               root with 256 reported devices, repeated after a warm-up.
+ *               root with 256 reported devices, repeated after a warm-up;
+ *               after each rescan, the syscalls it cannot skip, bare
+ *               (`floor_p50_ms`, `floor_p99_ms`).
  * Options: --quick, --scenario NAME (repeatable), --hosts N (place: one size
  * instead of two), --devices D, --vms M, --concurrency C (place: submissions
  * in flight, default 8), --sweep C1,C2 (place: more phases at these levels

@@ -13,8 +13,17 @@
  * fails the run. Then `changedRescans` timed scans that each follow a driver
  * rebind of one VF (as a prepare or release does), every one of which must
  * be seen: `changed_p50_ms`/`changed_p99_ms`.
+ *
+ * Each timed rescan is followed by the floor (`floor_p50_ms`/`floor_p99_ms`):
+ * the syscalls a steady-state rescan cannot skip (the listings, the stat and
+ * the preads the scanner's header names), made bare, with no scanner around
+ * them. Interleaved, the two meet the same moments of this shared VM, whose
+ * speed swings from second to second, so the scanner's own share shows apart
+ * from the machine's.
  */
 import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { silentLogger, type HostReport } from '../common/index.js';
@@ -53,15 +62,22 @@ export async function runProbeScan(opts: ProbeScanOptions): Promise<ResultLine> 
     for (let i = 0; i < opts.warmup; i++) scanner.scan();
     const settled = await settle();
     const lat = new Latencies();
+    const floorLat = new Latencies();
+    const floor = syscallFloor(host.root);
     let last = first;
     for (let i = 0; i < opts.rescans; i++) {
       const t1 = now();
       last = scanner.scan();
-      lat.add(now() - t1);
+      const t2 = now();
+      floor.run();
+      floorLat.add(now() - t2);
+      lat.add(t2 - t1);
     }
+    floor.close();
     if (JSON.stringify(last) !== JSON.stringify(first)) throw new Error('a rescan of the unchanged tree differs from the first scan');
     const reported = last.devices.length;
     const s = lat.summary();
+    const f = floorLat.summary();
     const changed = timeRebinds(host, scanner, first, opts.changedRescans ?? Math.ceil(opts.rescans / 4));
     const line: ResultLine = {
       scenario: 'probe-scan',
@@ -78,6 +94,9 @@ export async function runProbeScan(opts: ProbeScanOptions): Promise<ResultLine> 
       mean_ms: s.mean,
       max_ms: s.max,
       settled,
+      floor_p50_ms: f.p50,
+      floor_p99_ms: f.p99,
+      floor_syscalls: floor.syscalls,
       changed_ops: changed.count,
       changed_p50_ms: changed.p50,
       changed_p99_ms: changed.p99,
@@ -109,6 +128,37 @@ async function settle(): Promise<boolean> {
   }
   await new Promise((resolve) => setImmediate(resolve));
   return done;
+}
+
+/**
+ * The steady-state rescan's unavoidable syscalls, bare: readdir of
+ * sys/bus/pci/devices, sys/bus/pci/drivers and each driver's directory,
+ * sys/module and sys/class/net, a stat of sys/kernel/iommu_groups, and a
+ * pread of each PF's sriov_numvfs through a descriptor kept open.
+ */
+function syscallFloor(root: string): { run(): void; close(): void; syscalls: number } {
+  const devices = join(root, 'sys/bus/pci/devices');
+  const driversDir = join(root, 'sys/bus/pci/drivers');
+  const listed = [devices, join(root, 'sys/module'), join(root, 'sys/class/net')];
+  const groups = join(root, 'sys/kernel/iommu_groups');
+  const fds = readdirSync(devices)
+    .map((a) => join(devices, a, 'sriov_numvfs'))
+    .filter((path) => existsSync(path))
+    .map((path) => openSync(path, 'r'));
+  const buf = Buffer.alloc(64);
+  const drivers = readdirSync(driversDir).length;
+  return {
+    run() {
+      for (const dir of listed) readdirSync(dir);
+      for (const driver of readdirSync(driversDir)) readdirSync(join(driversDir, driver));
+      statSync(groups);
+      for (const fd of fds) readSync(fd, buf, 0, buf.length, 0);
+    },
+    close() {
+      for (const fd of fds) closeSync(fd);
+    },
+    syscalls: listed.length + 1 + drivers + 1 + fds.length,
+  };
 }
 
 /** Scans that each follow a rebind of one VF between vfio-pci and mlx5_core; every rebind must show in the report. */

@@ -15,13 +15,20 @@
  * CPU of later ones (with `--no-opt` the two cost the same). A scheduler
  * serves requests for days; the timed part measures that state. The server's
  * CPU is measured over the timed part only.
+ *
+ * Then the same clients, warm-up and timed part run against the floor
+ * (rest-floor.ts): a bare express app that answers with a real VM's JSON and
+ * no scheduler behind it, so `vs_floor` says what share of the stack's own
+ * rate on this machine, in this minute, the scheduler keeps.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { vmJson } from '../api/index.js';
 import { createLogger, silentLogger } from '../common/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { TEMPLATES, generateHost } from './cluster-gen.js';
 import type { ClientsJob, ClientsResult } from './rest-clients.js';
+import { startFloorServer } from './rest-floor.js';
 import { CpuMeter, monotonicUs, Latencies, RssSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface RestOptions {
@@ -59,20 +66,27 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
 
     const base = `${server.httpUrl}/api/v1`;
     progress(`rest: ${opts.ops} POST /api/v1/vms from ${opts.clients} concurrent clients in a child process`);
-    let meter = new CpuMeter();
-    let timedMark = monotonicUs();
-    const result = await runClients(
-      { base, ops: opts.ops, clients: opts.clients, hosts: opts.hosts, releaseEvery: opts.releaseEvery, liveVmsPerHost: opts.liveVmsPerHost, warmupOps: opts.warmupOps },
-      () => {
-        if (opts.warmupOps > 0) progress(`rest: warm-up of ${opts.warmupOps} submissions done; timing ${opts.ops}`);
-        meter = new CpuMeter();
-        timedMark = monotonicUs();
-      },
-    );
-    await server.scheduler.settled();
+    const job = { ops: opts.ops, clients: opts.clients, hosts: opts.hosts, releaseEvery: opts.releaseEvery, liveVmsPerHost: opts.liveVmsPerHost, warmupOps: opts.warmupOps };
+    const { result, cpu, timedMark } = await measureClients({ base, ...job }, () => server!.scheduler.settled());
     const endMark = monotonicUs();
-    // The server's CPU per request (the clients run in their own process).
-    const cpu = meter.stop(result.submitMs.length + result.releaseMs.length);
+    const rssAtEnd = rssMb();
+    const sample = (await server.scheduler.listVms()).filter((vm) => vm.state === 'allocated').at(-1);
+    if (!sample) throw new Error('rest: no VM was placed, so the floor has no response to send');
+    await server.close();
+    server = null;
+
+    progress('rest: the same clients against the floor, a bare express app with no scheduler (rest-floor.ts)');
+    const floorServer = await startFloorServer(JSON.parse(JSON.stringify(vmJson(sample))) as Record<string, unknown>);
+    let floor: Awaited<ReturnType<typeof measureClients>>;
+    let floorEndMark = 0;
+    try {
+      floor = await measureClients({ base: floorServer.base, ...job }, async () => {});
+      floorEndMark = monotonicUs();
+    } finally {
+      await floorServer.close();
+    }
+    const floorPerS = (floor.result.submitMs.length * 1000) / floor.result.wallMs;
+
     const submit = new Latencies();
     const release = new Latencies();
     for (const ms of result.submitMs) submit.add(ms);
@@ -91,7 +105,7 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
       warmup_ops: opts.warmupOps,
       cold_max_ms: round(coldMaxMs, 1),
       ...submitReleaseFields(submit, release, placed, pending),
-      rss_mb: rssMb(),
+      rss_mb: rssAtEnd,
       rss_peak_mb: sampler.stop(),
       clients: opts.clients,
       server_cpu_ms_per_request: cpu.cpu_ms_per_op,
@@ -104,7 +118,10 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
       host_registration: 'scheduler.probeSnapshot',
       ingest_ms: round(ingestMs, 1),
       // The timed part on the monotonic clock, for `profile-top.ts --window`.
-      marks_us: { timed: timedMark, end: endMark },
+      marks_us: { timed: timedMark, end: endMark, floor_timed: floor.timedMark, floor_end: floorEndMark },
+      floor_ops_per_s: round(floorPerS, 1),
+      floor_server_cpu_ms_per_request: floor.cpu.cpu_ms_per_op,
+      vs_floor: round((s.count * 1000) / wallMs / floorPerS),
     };
     if (opts.print !== false) emit(line);
     return line;
@@ -113,6 +130,21 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
     await server?.close();
     tmp.dispose();
   }
+}
+
+/** The clients' warm-up, then their timed part, with this process's CPU over the timed part alone. */
+async function measureClients(job: ClientsJob, settle: () => Promise<void>) {
+  let meter = new CpuMeter();
+  let timedMark = monotonicUs();
+  const result = await runClients(job, () => {
+    if (job.warmupOps > 0) progress(`rest: warm-up of ${job.warmupOps} submissions done; timing ${job.ops}`);
+    meter = new CpuMeter();
+    timedMark = monotonicUs();
+  });
+  await settle();
+  // The server's CPU per request (the clients run in their own process).
+  const cpu = meter.stop(result.submitMs.length + result.releaseMs.length);
+  return { result, cpu, timedMark };
 }
 
 /** Runs the clients in a child process (see rest-clients.ts) and returns what they measured. */

@@ -18,6 +18,10 @@ test('probe-scan at a tiny size yields one well-formed result line', async () =>
     assert.equal(typeof parsed[field], 'number', field);
     assert.ok(Number.isFinite(parsed[field] as number) && (parsed[field] as number) >= 0, field);
   }
+  // The bare-syscall floor ran beside each rescan: three listings, the drivers and each
+  // driver's directory, the stat, one pread per PF.
+  for (const field of ['floor_p50_ms', 'floor_p99_ms'] as const) assert.ok((parsed[field] as number) > 0, field);
+  assert.ok((parsed.floor_syscalls as number) >= 6, `floor_syscalls ${String(parsed.floor_syscalls)}`);
 });
 
 test('match at tiny sizes places VMs and reports growth between the sizes', async () => {
@@ -46,7 +50,12 @@ test('rest at a tiny size: an untimed warm-up first, then the timed submissions,
   // VMs, each placement releases the oldest live one, so 8 stay live at the end.
   assert.ok(placed >= 8, `${placed} placed`);
   assert.equal(parsed.releases, placed - 8);
-  for (const field of ['server_cpu_ms_per_request', 'server_loop_busy_ms_per_request', 'client_cpu_ms_per_request'] as const) {
+  for (const field of ['server_cpu_ms_per_request', 'server_loop_busy_ms_per_request', 'client_cpu_ms_per_request', 'floor_ops_per_s', 'floor_server_cpu_ms_per_request'] as const) {
     assert.ok(typeof parsed[field] === 'number' && (parsed[field] as number) > 0, field);
   }
+  // The floor ran the same clients: vs_floor is the scheduler's rate over the floor's.
+  const ratio = (parsed.ops_per_s as number) / (parsed.floor_ops_per_s as number);
+  assert.ok(Math.abs((parsed.vs_floor as number) - ratio) < 0.01, `vs_floor ${String(parsed.vs_floor)}, rates give ${ratio}`);
+  const marks = parsed.marks_us as Record<string, number>;
+  assert.ok(marks.timed < marks.end && marks.end < marks.floor_timed && marks.floor_timed < marks.floor_end, JSON.stringify(marks));
 });
