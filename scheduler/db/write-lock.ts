@@ -13,7 +13,7 @@
  * with one writing connection it costs nothing else.
  *
  * The adapter's BEGIN is a literal in its code, so the connection's
- * `prepare` is wrapped to substitute it. Opening fails if the adapter no
+ * `prepare` is wrapped to substitute it (one prepared statement, reused). Opening fails if the adapter no
  * longer exposes its connection, rather than silently keeping deferred
  * transactions (test/scheduler/direct-sql.test.ts shows the difference).
  */
@@ -28,6 +28,9 @@ export function beginImmediate(adapter: SqlAdapter): void {
   }
   if (driver[WRAPPED]) return;
   const prepare = driver.prepare.bind(driver);
-  driver.prepare = (sql: string) => prepare(sql === 'BEGIN' ? 'BEGIN IMMEDIATE' : sql);
+  // Prepared once: the adapter prepares its BEGIN anew for every transaction,
+  // and each prepared statement is a native object the GC must sweep.
+  let begin: ReturnType<SqliteDriver['prepare']> | null = null;
+  driver.prepare = (sql: string) => (sql === 'BEGIN' ? (begin ??= prepare('BEGIN IMMEDIATE')) : prepare(sql));
   driver[WRAPPED] = true;
 }
