@@ -76,7 +76,7 @@ export async function runRest(opts: RestOptions): Promise<ResultLine> {
     server = null;
 
     progress('rest: the same clients against the floor, a bare express app with no scheduler (rest-floor.ts)');
-    const floorServer = await startFloorServer(JSON.parse(JSON.stringify(vmJson(sample))) as Record<string, unknown>);
+    const floorServer = await startFloorServer(vmJson(sample));
     let floor: Awaited<ReturnType<typeof measureClients>>;
     let floorEndMark = 0;
     try {

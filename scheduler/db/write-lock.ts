@@ -13,9 +13,10 @@
  * with one writing connection it costs nothing else.
  *
  * The adapter's BEGIN is a literal in its code, so the connection's
- * `prepare` is wrapped to substitute it (one prepared statement, reused). Opening fails if the adapter no
- * longer exposes its connection, rather than silently keeping deferred
- * transactions (test/scheduler/direct-sql.test.ts shows the difference).
+ * `prepare` is wrapped to substitute it (one prepared statement, reused).
+ * Opening fails if the adapter no longer exposes its connection, rather than
+ * silently keeping deferred transactions (test/scheduler/direct-sql.test.ts
+ * shows the difference).
  */
 import { sqliteDriverOf, type SqlAdapter, type SqliteDriver } from './direct-sql.js';
 
