@@ -5,7 +5,7 @@
  * submissions that overlapped no GC pause. `place` prints these next to its
  * p99, so the README's account of the tail can be checked on any machine.
  */
-import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { PerformanceObserver, constants, type NodeGCPerformanceDetail, type PerformanceEntry } from 'node:perf_hooks';
 import type { BatchEvent, SchedulerObserver } from '../scheduler/index.js';
 import { Latencies, round } from './stats.js';
 
@@ -43,6 +43,9 @@ export class BatchRecorder implements SchedulerObserver {
 /** GC pauses from start() to stop(), on the performance.now() clock. */
 export class GcWatch {
   private readonly pauses: Array<[number, number]> = [];
+  // Full (mark-compact) collections' pauses: young-generation scavenges are
+  // cheap and frequent; one of these over a 300+ MB heap is not.
+  private readonly major: number[] = [];
   private readonly observer = new PerformanceObserver((list) => this.take(list.getEntries()));
 
   start(): void {
@@ -71,10 +74,17 @@ export class GcWatch {
       gc_pause_total_ms: round(lengths.reduce((s, x) => s + x, 0)),
       ops_during_gc: during,
       p99_outside_gc_ms: round(outside.percentile(99)),
+      gc_major_pauses: this.major.length,
+      gc_major_max_ms: round(Math.max(0, ...this.major)),
     };
   }
 
   private take(entries: PerformanceEntry[]): void {
-    for (const e of entries) this.pauses.push([e.startTime, e.startTime + e.duration]);
+    for (const e of entries) {
+      this.pauses.push([e.startTime, e.startTime + e.duration]);
+      // 'gc' entries carry their kind in `detail`, which the PerformanceEntry type omits.
+      const { detail } = e as PerformanceEntry & { detail?: NodeGCPerformanceDetail };
+      if (detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.major.push(e.duration);
+    }
   }
 }
