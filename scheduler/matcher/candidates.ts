@@ -6,7 +6,7 @@
  */
 import type { CompiledPciRequest } from '../spec.js';
 import { deviceBlock, isFree } from './checkers.js';
-import type { CachedCandidates, HostView, IndexedDevice } from './host-index.js';
+import { kept, type CachedCandidates, type HostView, type IndexedDevice } from './host-index.js';
 import type { PlacementPlan, Scratch } from './plan.js';
 import { PlacementInputError } from './types.js';
 
@@ -34,8 +34,10 @@ export function candidatesFor(view: HostView, plan: PlacementPlan, i: number): C
     if (deviceBlock(d, view.live) !== null) continue;
     list.push(d);
   }
-  const entry: CachedCandidates = { list };
-  if (slot !== null) view.live.candidates[slot] = entry;
+  if (slot === null) return { list };
+  // Cached per host and request shape until the host changes: kept compact.
+  const entry: CachedCandidates = { list: kept(list) };
+  view.live.candidates[slot] = entry;
   return entry;
 }
 

@@ -85,7 +85,7 @@ export class HostIndex {
     }
     linkGroups(nodes, byAddress);
     linkSriov(nodes, byAddress);
-    shareEmptyLists(nodes);
+    compactLists(nodes);
     this.devices = nodes;
     this.byAddress = byAddress;
     this.buckets = buildBuckets(nodes);
@@ -239,14 +239,20 @@ function linkSriov(nodes: MutableDevice[], byAddress: Map<string, MutableDevice>
 /**
  * Most devices have no companions, VFs or unreported endpoints. One shared
  * empty list for each saves three arrays per device on every indexed host:
- * at 10k hosts, ~1M objects that each full GC would mark.
+ * at 10k hosts, ~1M objects that each full GC would mark. The others are
+ * copied to their exact length: a list grown by push keeps room for 16.
  */
-function shareEmptyLists(nodes: Mutable<IndexedDevice>[]): void {
+function compactLists(nodes: Mutable<IndexedDevice>[]): void {
   for (const n of nodes) {
-    if (n.companions.length === 0) n.companions = EMPTY;
-    if (n.unreportedEndpoints.length === 0) n.unreportedEndpoints = NO_ADDRESSES;
-    if (n.vfs.length === 0) n.vfs = EMPTY;
+    n.companions = kept(n.companions);
+    n.unreportedEndpoints = n.unreportedEndpoints.length === 0 ? NO_ADDRESSES : n.unreportedEndpoints.slice();
+    n.vfs = kept(n.vfs);
   }
+}
+
+/** A device list built by push, as it should be kept: the shared empty list, or a copy of its exact length. */
+export function kept(list: readonly IndexedDevice[]): readonly IndexedDevice[] {
+  return list.length === 0 ? EMPTY : list.slice();
 }
 
 /** Bucket keys, one string per distinct key for the process rather than per host. */
@@ -273,5 +279,6 @@ function buildBuckets(nodes: readonly IndexedDevice[]): Map<string, IndexedDevic
     add(`v:${vendor}`, d);
     add(`c:${s.class.toLowerCase()}`, d);
   }
+  for (const [key, list] of buckets) buckets.set(key, list.slice());
   return buckets;
 }
