@@ -110,8 +110,7 @@ export class HostIndex {
   }
 }
 
-const EMPTY: readonly IndexedDevice[] = Object.freeze([]);
-const NO_ADDRESSES: readonly string[] = Object.freeze([]);
+const EMPTY: readonly never[] = Object.freeze([]);
 
 /**
  * The bucket a request looks in, computed once per placement: the most
@@ -245,13 +244,13 @@ function linkSriov(nodes: MutableDevice[], byAddress: Map<string, MutableDevice>
 function compactLists(nodes: Mutable<IndexedDevice>[]): void {
   for (const n of nodes) {
     n.companions = kept(n.companions);
-    n.unreportedEndpoints = n.unreportedEndpoints.length === 0 ? NO_ADDRESSES : n.unreportedEndpoints.slice();
+    n.unreportedEndpoints = kept(n.unreportedEndpoints);
     n.vfs = kept(n.vfs);
   }
 }
 
-/** A device list built by push, as it should be kept: the shared empty list, or a copy of its exact length. */
-export function kept(list: readonly IndexedDevice[]): readonly IndexedDevice[] {
+/** A list built by push, as it should be kept: the shared empty list, or a copy of its exact length. */
+export function kept<T>(list: readonly T[]): readonly T[] {
   return list.length === 0 ? EMPTY : list.slice();
 }
 
