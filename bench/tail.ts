@@ -42,10 +42,9 @@ export class BatchRecorder implements SchedulerObserver {
 
 /** GC pauses from start() to stop(), on the performance.now() clock. */
 export class GcWatch {
-  private readonly pauses: Array<[number, number]> = [];
-  // Full (mark-compact) collections' pauses: young-generation scavenges are
+  // `major`: a full (mark-compact) collection. Young-generation scavenges are
   // cheap and frequent; one of these over a 300+ MB heap is not.
-  private readonly major: number[] = [];
+  private readonly pauses: Array<{ start: number; end: number; major: boolean }> = [];
   private readonly observer = new PerformanceObserver((list) => this.take(list.getEntries()));
 
   start(): void {
@@ -64,27 +63,27 @@ export class GcWatch {
     const outside = new Latencies();
     let during = 0;
     for (const [t0, t1] of spans) {
-      if (this.pauses.some(([a, b]) => a < t1 && b > t0)) during++;
+      if (this.pauses.some((p) => p.start < t1 && p.end > t0)) during++;
       else outside.add(t1 - t0);
     }
-    const lengths = this.pauses.map(([a, b]) => b - a);
+    const lengths = this.pauses.map((p) => p.end - p.start);
+    const major = this.pauses.filter((p) => p.major).map((p) => p.end - p.start);
     return {
       gc_pauses: lengths.length,
       gc_pause_max_ms: round(Math.max(0, ...lengths)),
       gc_pause_total_ms: round(lengths.reduce((s, x) => s + x, 0)),
       ops_during_gc: during,
       p99_outside_gc_ms: round(outside.percentile(99)),
-      gc_major_pauses: this.major.length,
-      gc_major_max_ms: round(Math.max(0, ...this.major)),
+      gc_major_pauses: major.length,
+      gc_major_max_ms: round(Math.max(0, ...major)),
     };
   }
 
   private take(entries: PerformanceEntry[]): void {
     for (const e of entries) {
-      this.pauses.push([e.startTime, e.startTime + e.duration]);
       // 'gc' entries carry their kind in `detail`, which the PerformanceEntry type omits.
       const { detail } = e as PerformanceEntry & { detail?: NodeGCPerformanceDetail };
-      if (detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.major.push(e.duration);
+      this.pauses.push({ start: e.startTime, end: e.startTime + e.duration, major: detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR });
     }
   }
 }
