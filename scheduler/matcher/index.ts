@@ -59,7 +59,7 @@
  * device's report (not on its live state).
  */
 export { placeVm, warmBounds, warmSearch } from './place-vm.js';
-export { PlacementCache } from './placement-cache.js';
+export { PlacementCache, type PlacementCacheOptions } from './placement-cache.js';
 export { invalidateHostIndex } from './host-index.js';
 export { requestLabel, OFFLINE } from './reasons.js';
 export {

@@ -73,14 +73,32 @@ export function warmBounds(spec: CompiledVmSpec, hosts: HostState[], options: Pl
     cache.remember(hosts, hosts.length);
   }
   const shape = cache.shape(plan.vmSlot);
-  if (from === 0) {
-    // The steady state: few hosts changed since the last full pass, and the
-    // placement prefilters those itself; a scan of every position would cost more.
-    if (shape.warmed >= 0 && cache.clock - shape.warmed <= WARM_LAG) return hosts.length;
-    shape.warming = cache.clock;
-  }
   const ctx: VerdictContext = { plan, cache, shape, persistent: true, pack: plan.policy === 'pack', n: 0, lower: NaN, upper: NaN };
   const { online, epoch } = cache;
+  if (from === 0 && shape.warmed >= 0) {
+    // The steady state: few hosts changed since the last pass, and the
+    // placement prefilters those itself; a scan of every position would cost more.
+    if (cache.clock - shape.warmed <= cache.warmLag) return hosts.length;
+    if (cache.logReaches(shape.warmed)) {
+      // Only positions changed since can need a prefilter: walk the change
+      // log, not every host. Progress is a clock tick, so a stop loses nothing.
+      const upTo = cache.clock;
+      for (let c = shape.warmed + 1, done = 0; c <= upTo; c++) {
+        const i = cache.changedAt(c);
+        if (i < 0 || i >= hosts.length || online[i] === 0 || shape.at[i] === epoch[i]) continue;
+        bounds(ctx, i, hosts);
+        if (++done < perCheck) continue;
+        done = 0;
+        if (c < upTo && stop()) {
+          shape.warmed = c;
+          return 0;
+        }
+      }
+      shape.warmed = upTo;
+      return hosts.length;
+    }
+  }
+  if (from === 0) shape.warming = cache.clock;
   let i = from;
   while (i < hosts.length) {
     // A first prefilter costs up to ~1 ms a host (its indexes are built), so the clock is read after each by default.
@@ -95,9 +113,6 @@ export function warmBounds(spec: CompiledVmSpec, hosts: HostState[], options: Pl
   if (i >= hosts.length) shape.warmed = shape.warming;
   return i;
 }
-
-/** Changes since a shape's last full pass that `warmBounds` leaves to the placement (at most ~4 ms of prefilter). */
-const WARM_LAG = 64;
 
 interface Best {
   pos: number;
@@ -177,7 +192,7 @@ export function warmSearch(spec: CompiledVmSpec, hosts: HostState[], options: Pl
   if (plan.vmSlot === null || plan.planSlot === null || !cache.trusts(hosts)) return true;
   const index = cache.planIndex(plan.planSlot * 2 + (plan.policy === 'pack' ? 0 : 1));
   // `resume`: a walk this caller began is not finished, however recent the index.
-  if (!resume && index.synced >= 0 && cache.clock - index.synced <= WARM_LAG) return true;
+  if (!resume && index.synced >= 0 && cache.clock - index.synced <= cache.warmLag) return true;
   return searchIndexed(plan, hosts, cache, stop) !== undefined;
 }
 

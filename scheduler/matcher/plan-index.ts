@@ -9,8 +9,9 @@
  *
  * Why: at 10k hosts even a loop over typed arrays costs ~0.5 ms per
  * placement (measured), more than the search itself. Here a placement reads
- * one epoch per host to find what changed since the plan's last placement
- * (~10 µs at 10k hosts), recomputes only those, and moves their bits.
+ * the cache's change log for what changed since the plan's last placement
+ * (one epoch per host only when the log does not reach back that far),
+ * recomputes only those, and moves their bits.
  */
 import type { PlacementCache } from './placement-cache.js';
 
@@ -40,6 +41,13 @@ export class PlanIndex {
       this.sizes.clear();
       this.sortedKeys = [];
       for (let i = 0; i < count; i++) this.set(cache, i, keyOf(i));
+    } else if (cache.logReaches(this.synced)) {
+      // Positions past `count` belong to no host of this array.
+      const upTo = cache.clock;
+      for (let c = this.synced + 1; c <= upTo; c++) {
+        const i = cache.changedAt(c);
+        if (i >= 0 && i < count) this.set(cache, i, keyOf(i));
+      }
     } else {
       const epoch = cache.epoch;
       const since = this.synced;

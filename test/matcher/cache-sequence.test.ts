@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PlacementCache, placeVm, warmBounds, type DeviceState, type HostState } from '../../scheduler/matcher/index.js';
+import { PlacementCache, placeVm, warmBounds, type DeviceState, type HostState, type PlacementCacheOptions } from '../../scheduler/matcher/index.js';
 import type { CompiledVmSpec } from '../../scheduler/spec.js';
 import { device, group, host, sriov, vm } from '../helpers/matcher-builders.js';
 
@@ -41,9 +41,19 @@ function isPristine(h: HostState): boolean {
   return h.devices.every((d) => d.heldBy === null && !d.missing);
 }
 
-for (const [seed, warm] of [[1, false], [2, false], [3, false], [4, false], [5, false], [6, true], [7, true], [8, true]] as const) {
+// A change log of 16 ticks on 12 hosts: readers are sometimes within it and
+// sometimes past it, so both the log walk and the epoch scan run; a warm lag
+// of 2 makes warmBounds walk the log between placements.
+const SMALL_LOG: PlacementCacheOptions = { changeLog: 16, warmLag: 2 };
+const CASES: Array<[number, boolean, PlacementCacheOptions]> = [
+  [1, false, {}], [2, false, {}], [3, false, {}], [4, false, {}], [5, false, {}], [6, true, {}], [7, true, {}], [8, true, {}],
+  [9, false, SMALL_LOG], [10, false, SMALL_LOG], [11, true, SMALL_LOG], [12, true, SMALL_LOG], [13, true, SMALL_LOG],
+];
+
+for (const [seed, warm, cacheOptions] of CASES) {
   const warming = warm ? ', each prefiltered ahead host by host while the cluster changes' : '';
-  test(`cached placements equal uncached ones over a sequence with shared layouts${warming} (seed ${seed})`, () => {
+  const small = cacheOptions.changeLog !== undefined ? ', with a 16-tick change log' : '';
+  test(`cached placements equal uncached ones over a sequence with shared layouts${warming}${small} (seed ${seed})`, () => {
     const r = rng(seed);
     const layouts = new Map<HostState, number>();
     const hosts: HostState[] = [];
@@ -54,7 +64,7 @@ for (const [seed, warm] of [[1, false], [2, false], [3, false], [4, false], [5, 
       h.layout = layouts.get(h)!;
       hosts.push(h);
     }
-    const cache = new PlacementCache();
+    const cache = new PlacementCache(cacheOptions);
     const live: Array<{ vmId: number; host: HostState; addresses: string[] }> = [];
     const setHolder = (h: HostState, addresses: string[], id: number | null) => {
       for (const d of h.devices) if (addresses.includes(d.address)) d.heldBy = id;
@@ -89,6 +99,12 @@ for (const [seed, warm] of [[1, false], [2, false], [3, false], [4, false], [5, 
             h.online = !h.online;
             cache.invalidate(h);
           }
+        }
+        // What a finished warm promises: every host online and unchanged
+        // since the clock it records has its verdict for this shape.
+        const shape = [...cache.shapes.values()].at(-1)!;
+        for (let i = 0; i < hosts.length; i++) {
+          if (cache.online[i] === 1 && cache.epoch[i]! <= shape.warmed) assert.equal(shape.at[i], cache.epoch[i], `seed ${seed} step ${step}: host ${i} not prefiltered`);
         }
       }
       const cached = placeVm(spec, hosts, { policy: 'pack', cache });
