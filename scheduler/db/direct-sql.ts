@@ -87,14 +87,48 @@ export interface SqlSession {
 export interface DirectSql {
   /** Which SQL dialect the statements meet. */
   readonly provider: 'sqlite' | 'postgres';
-  /** Runs the steps in order in one transaction: all take effect or none. */
+  /**
+   * Runs the steps in order in one transaction: all take effect or none.
+   * On PostgreSQL (the adapter path), a transaction the server aborted as a
+   * deadlock victim or a serialization failure is run again (see `retrying`).
+   */
   transaction(steps: SqlStep[]): Promise<SqlResult[]>;
   /**
    * One transaction whose statements depend on earlier results. Committed when `fn`
    * resolves, rolled back when it throws (its error is rethrown; a statement's error
-   * arrives as DirectSqlError).
+   * arrives as DirectSqlError). Retried as `transaction` is, so `fn` may run more
+   * than once: it must have no effect outside the session.
    */
   interactive<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
+}
+
+/** PostgreSQL's codes for "nothing was done, run it again": a deadlock victim, a serialization failure. */
+const RETRYABLE_CODES = new Set(['40P01', '40001']);
+/** Runs in all of a transaction PostgreSQL keeps aborting with a retryable code. */
+export const MAX_TRANSACTION_RUNS = 3;
+
+/**
+ * Runs `run` again, after a short random wait, while it fails with a
+ * retryable code, up to MAX_TRANSACTION_RUNS runs; then its error stands.
+ *
+ * Why: PostgreSQL breaks a deadlock by aborting one of the transactions in
+ * it, and says to retry. Our statements take locks in one order, so none is
+ * expected, but several replicas share the database and an operator's
+ * session may lock rows too; a group commit that failed for that would
+ * answer every VM in its batch with a 500. The rolled-back transaction left
+ * nothing behind, and its statements carry their own checks (allocVersion,
+ * unique devices), so running it again is safe. The wait lets the winner
+ * finish; its randomness keeps two victims from meeting again.
+ */
+export async function retrying<T>(run: () => Promise<T>): Promise<T> {
+  for (let runs = 1; ; runs++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (runs >= MAX_TRANSACTION_RUNS || !(err instanceof DirectSqlError) || !RETRYABLE_CODES.has(err.code ?? '')) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * runs));
+    }
+  }
 }
 
 /** Direct SQL over a captured adapter connection. */
@@ -108,7 +142,7 @@ export function adapterSql(adapter: SqlAdapter): DirectSql {
     args: sql.values.map(toArg),
     argTypes: sql.values.map(argType),
   });
-  const interactive = async <T>(fn: (session: SqlSession) => Promise<T>): Promise<T> => {
+  const once = async <T>(fn: (session: SqlSession) => Promise<T>): Promise<T> => {
     const tx = await adapter.startTransaction();
     const wrap = (err: unknown) => new DirectSqlError(messageOf(err), codeOf(err), { cause: err });
     const session: SqlSession = {
@@ -131,6 +165,7 @@ export function adapterSql(adapter: SqlAdapter): DirectSql {
     await tx.commit();
     return result;
   };
+  const interactive = <T>(fn: (session: SqlSession) => Promise<T>): Promise<T> => (postgres ? retrying(() => once(fn)) : once(fn));
   return {
     provider: postgres ? 'postgres' : 'sqlite',
     interactive,
