@@ -27,7 +27,7 @@ import { silentLogger } from '../common/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { parseJsonSpec } from '../scheduler/index.js';
 import type { FleetPhase, FleetStart, FleetStats } from './probe-fleet.js';
-import { Latencies, RssSampler, emit, now, progress, round, rssMb, sleep, tempDir, type ResultLine } from './stats.js';
+import { Latencies, RssSampler, monotonicUs, emit, now, progress, round, rssMb, sleep, tempDir, type ResultLine } from './stats.js';
 
 export interface IngestOptions {
   streams: number;
@@ -157,17 +157,22 @@ export async function runIngest(opts: IngestOptions): Promise<ResultLine> {
     await sleep(2 * opts.intervalMs);
 
     const before = probeDb(monitor, file);
+    // Phase starts on the clock profiles use, for `profile-top.ts --window`.
+    const hbMark = monotonicUs();
     link.send({ type: 'phase', phase: 'hb' });
     progress(`ingest: heartbeat-only phase, ${opts.heartbeatPhaseMs} ms`);
     await sleep(opts.heartbeatPhaseMs);
     const afterHb = probeDb(monitor, file);
+    const changedMark = monotonicUs();
     link.send({ type: 'phase', phase: 'changed' });
     progress(`ingest: changed phase (${Math.round(opts.changedFraction * 100)}% of streams send changed snapshots), ${opts.changedPhaseMs} ms`);
     await sleep(opts.changedPhaseMs);
     const afterChanged = probeDb(monitor, file);
+    const shapesMark = monotonicUs();
     link.send({ type: 'phase', phase: 'shapes' });
     progress(`ingest: new-shape phase (a VM of an unseen template shape every ${opts.newShapeEveryMs} ms), ${opts.shapesPhaseMs} ms`);
     const shapes = await submitNewShapes(server, opts.shapesPhaseMs, opts.newShapeEveryMs);
+    const endMark = monotonicUs();
     const statsP = link.next<FleetStats>('stats', 60_000);
     link.send({ type: 'stop' });
     const stats = await statsP;
@@ -216,6 +221,7 @@ export async function runIngest(opts: IngestOptions): Promise<ResultLine> {
       resyncs: stats.resyncs,
       stream_errors: stats.streamErrors,
       first_stream_error: stats.firstError,
+      marks_us: { hb: hbMark, changed: changedMark, shapes: shapesMark, end: endMark },
     };
     emit(line);
     return line;

@@ -5,7 +5,9 @@
  *   node --import tsx bench/profile-top.ts /tmp/prof/CPU.*.cpuprofile [--top 10] [--by function|file] [--window FROM_US:TO_US]
  *
  * --window keeps samples in a monotonic-clock range (µs), e.g. the place
- * scenario's `marks_us.submit`:`marks_us.end` for the placement loop alone.
+ * scenario's `marks_us.submit`:`marks_us.end` for the placement loop alone,
+ * rest's `timed`:`end`, or ingest's `changed`:`shapes` for its phase of
+ * changed reports.
  *
  * Self time per sample comes from the profile's timeDeltas; functions are
  * keyed by name and file:line (repo-relative), so two anonymous functions
