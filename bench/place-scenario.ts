@@ -106,6 +106,9 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
     }
     const batches = new BatchRecorder();
     scheduler = await Scheduler.open({ db: database.db, clock: systemClock, logger, policy: 'pack', observer: batches });
+    // Its timers run as in the server: the liveness sweep, and on PostgreSQL
+    // the replica sync pass every second, which batches wait behind.
+    scheduler.start();
 
     progress(`place: ingesting ${hosts} hosts × ${devicesPerHost} devices via Scheduler.probeSnapshot`);
     const ingest = new Latencies();
@@ -115,7 +118,7 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
     for (let i = 0; i < hosts; i++) {
       const g = generateHost(i, devicesPerHost);
       const t0 = now();
-      // A long interval: no liveness sweep runs here, and the hosts must stay online.
+      // A long interval: no heartbeats come, and the sweep must leave the hosts online.
       await scheduler.probeSnapshot({ name: g.name, session: 'bench', generation: 1, intervalMs: 3_600_000, facts: g.facts, devices: g.devices });
       ingest.add(now() - t0);
       await yieldToLoop();

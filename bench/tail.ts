@@ -6,7 +6,7 @@
  * p99, so the README's account of the tail can be checked on any machine.
  */
 import { PerformanceObserver, constants, type NodeGCPerformanceDetail, type PerformanceEntry } from 'node:perf_hooks';
-import type { BatchEvent, SchedulerObserver } from '../scheduler/index.js';
+import type { BatchEvent, SchedulerObserver, SyncEvent } from '../scheduler/index.js';
 import { Latencies, round } from './stats.js';
 
 /** Records batches while `active` (the timed phase only). */
@@ -16,6 +16,9 @@ export class BatchRecorder implements SchedulerObserver {
   readonly commit = new Latencies();
   private items = 0;
   private refused = 0;
+  /** Replica sync passes (PostgreSQL) in the timed phase: batches wait while one runs. */
+  readonly sync = new Latencies();
+  private syncRead = 0;
 
   batch(e: BatchEvent): void {
     if (!this.active) return;
@@ -23,6 +26,12 @@ export class BatchRecorder implements SchedulerObserver {
     this.commit.add(e.commitMs);
     this.items += e.submits + e.releases;
     if (e.outcome !== 'committed') this.refused++;
+  }
+
+  replicaSync(e: SyncEvent): void {
+    if (!this.active) return;
+    this.sync.add(e.ms);
+    this.syncRead += e.hostsRead;
   }
 
   fields() {
@@ -36,6 +45,12 @@ export class BatchRecorder implements SchedulerObserver {
       batch_commit_p50_ms: round(this.commit.percentile(50)),
       batch_commit_p99_ms: round(this.commit.percentile(99)),
       batch_commit_max_ms: round(this.commit.max()),
+      ...(this.sync.count > 0 && {
+        replica_sync_passes: this.sync.count,
+        replica_sync_p50_ms: round(this.sync.percentile(50)),
+        replica_sync_max_ms: round(this.sync.max()),
+        replica_sync_hosts_read: this.syncRead,
+      }),
     };
   }
 }

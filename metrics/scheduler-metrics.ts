@@ -5,7 +5,7 @@
  * counts of hosts and VMs are read from the scheduler at each scrape.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { BatchEvent, SchedulerObserver, SchedulerStats } from '../scheduler/index.js';
+import type { BatchEvent, SchedulerObserver, SchedulerStats, SyncEvent } from '../scheduler/index.js';
 
 /** Seconds: 0.1 ms to 1 s, where a commit's fsync tail and a new template shape's first placement fall. */
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
@@ -32,6 +32,9 @@ export function createSchedulerMetrics(options: { processMetrics?: boolean } = {
   const decide = new Histogram({ name: 'pcisched_batch_decide_seconds', help: 'Deciding a batch against memory, before its commit', buckets: LATENCY_BUCKETS, registers });
   const commit = new Histogram({ name: 'pcisched_batch_commit_seconds', help: 'A batch transaction, durable on return', labelNames: ['outcome'] as const, buckets: LATENCY_BUCKETS, registers });
   const size = new Histogram({ name: 'pcisched_batch_items', help: 'Submissions and releases per batch', buckets: BATCH_SIZE_BUCKETS, registers });
+  const sync = new Histogram({ name: 'pcisched_replica_sync_seconds', help: 'A replica sync pass (PostgreSQL), during which batches wait', buckets: LATENCY_BUCKETS, registers });
+  const syncRead = new Counter({ name: 'pcisched_replica_sync_hosts_read_total', help: 'Host rows read by replica sync passes (those written since the pass before)', registers });
+  const syncReloaded = new Counter({ name: 'pcisched_replica_sync_hosts_reloaded_total', help: 'Hosts reloaded because another replica changed them', registers });
 
   let stats: (() => SchedulerStats) | null = null;
   const read = (pick: (s: SchedulerStats) => void) => {
@@ -63,6 +66,11 @@ export function createSchedulerMetrics(options: { processMetrics?: boolean } = {
       if (e.placed > 0) vms.inc({ result: 'placed' }, e.placed);
       if (e.pending > 0) vms.inc({ result: 'pending' }, e.pending);
       if (e.releases > 0) releases.inc(e.releases);
+    },
+    replicaSync(e: SyncEvent) {
+      sync.observe(e.ms / 1000);
+      syncRead.inc(e.hostsRead);
+      syncReloaded.inc(e.hostsReloaded);
     },
   };
   return {

@@ -3,7 +3,7 @@
  * records allocations. Public surface for the server, the API and tests.
  */
 export { Scheduler, type SchedulerOptions, type SchedulerStats } from './scheduler.js';
-export type { SchedulerObserver, BatchEvent } from './observer.js';
+export type { SchedulerObserver, BatchEvent, SyncEvent } from './observer.js';
 export { createProbeService } from './probe-service.js';
 export { openSqliteDatabase, openPostgresDatabase, type Db, type OpenedDatabase } from './db/index.js';
 export type { VmRecord, VmDevice, VmState, PendingReason } from './vm-store.js';

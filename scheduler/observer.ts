@@ -19,8 +19,19 @@ export interface BatchEvent {
   outcome: 'committed' | 'refused' | 'failed';
 }
 
-export interface SchedulerObserver {
-  batch(event: BatchEvent): void;
+/** One replica sync pass (PostgreSQL): what another replica changed, read in. */
+export interface SyncEvent {
+  /** The whole pass, lease included (ms); batches wait meanwhile. */
+  ms: number;
+  /** Host rows the pass read: those written since the last pass. */
+  hostsRead: number;
+  /** Hosts loaded or reloaded from the database. */
+  hostsReloaded: number;
 }
 
-export const silentObserver: SchedulerObserver = { batch() {} };
+export interface SchedulerObserver {
+  batch(event: BatchEvent): void;
+  replicaSync(event: SyncEvent): void;
+}
+
+export const silentObserver: SchedulerObserver = { batch() {}, replicaSync() {} };

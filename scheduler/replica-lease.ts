@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../common/index.js';
-import type { Db } from './db/index.js';
+import { Prisma, directSql, type Db, type SqlRow } from './db/index.js';
 
 /** A replica's lease lapses after this long without a renewal (ten sync passes). */
 export const DEFAULT_LEASE_MS = 10_000;
@@ -31,25 +31,39 @@ export class ReplicaLease {
     private readonly leaseMs = DEFAULT_LEASE_MS,
   ) {}
 
+  // renew and expire run every sync pass, so they are raw statements on the
+  // driver adapter: through Prisma Client they were five planned queries,
+  // ~13 ms of each pass at 10k hosts.
+
   /** Takes or renews this replica's lease (again after another replica found it lapsed and removed it). */
   async renew(): Promise<void> {
     const now = this.clock.now();
-    await this.db.replica.upsert({ where: { id: this.replicaId }, create: { id: this.replicaId, startedAt: now, heartbeatAt: now }, update: { heartbeatAt: now } });
+    await directSql(this.db).transaction([
+      {
+        sql: Prisma.sql`INSERT INTO "Replica" ("id", "startedAt", "heartbeatAt") VALUES (${this.replicaId}, ${now}, ${now})
+          ON CONFLICT ("id") DO UPDATE SET "heartbeatAt" = EXCLUDED."heartbeatAt"`,
+      },
+    ]);
   }
 
   /**
    * Marks offline every host held by a replica whose lease has lapsed (or by
    * none, as rows from before leases were), and forgets those replicas.
-   * Returns the names of the hosts it marked offline.
+   * Returns the names of the hosts it marked offline. One statement finds
+   * and marks them, so a host claimed in between is not marked.
    */
   async expire(): Promise<string[]> {
     const cutoff = new Date(this.clock.now().getTime() - this.leaseMs);
-    const live = (await this.db.replica.findMany({ where: { heartbeatAt: { gte: cutoff } }, select: { id: true } })).map((r) => r.id);
-    const orphans = { state: 'online', OR: [{ replicaId: null }, { replicaId: { notIn: live } }] };
-    const names = await this.db.host.findMany({ where: orphans, select: { name: true } });
-    if (names.length > 0) await this.db.host.updateMany({ where: orphans, data: { state: 'offline', replicaId: null } });
-    await this.db.replica.deleteMany({ where: { heartbeatAt: { lt: cutoff }, id: { notIn: live } } });
-    return names.map((n) => n.name);
+    const [marked] = await directSql(this.db).transaction([
+      {
+        rows: true,
+        sql: Prisma.sql`UPDATE "Host" SET "state" = 'offline', "replicaId" = NULL
+          WHERE "state" = 'online' AND ("replicaId" IS NULL OR "replicaId" NOT IN (SELECT "id" FROM "Replica" WHERE "heartbeatAt" >= ${cutoff}))
+          RETURNING "name"`,
+      },
+      { sql: Prisma.sql`DELETE FROM "Replica" WHERE "heartbeatAt" < ${cutoff}` },
+    ]);
+    return (marked as SqlRow[]).map((r) => String(r.name)).sort();
   }
 
   /** Gives the lease up on a clean stop: the hosts this replica held go offline at once rather than when it lapses. */

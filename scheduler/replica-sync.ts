@@ -1,10 +1,25 @@
 /**
  * Keeps this scheduler's in-memory hosts coherent with a database that other
  * scheduler replicas also write (PostgreSQL). Every placement, release and
- * device change bumps a host's allocVersion in the same transaction, so one
- * small query (id, allocVersion, generation of every host) shows which hosts
- * another replica changed; those are reloaded, and hosts registered through
+ * device change bumps a host's allocVersion in the same transaction, so a
+ * host row whose allocVersion or generation differs from memory is one
+ * another replica changed; it is reloaded, and hosts registered through
  * another replica are loaded.
+ *
+ * Each pass reads only the host rows written since the last pass could see
+ * (`changedHosts`), not every row: at 10k hosts the full read took ~35 ms
+ * and the whole pass ~78 ms, every second, on the serial queue that
+ * placements wait on. PostgreSQL stamps every row version with the id of
+ * the transaction that wrote it (`xmin`), and a statement's snapshot says
+ * which transactions may still be running (its xmin): every transaction
+ * older than that had finished, so its writes were visible to that
+ * statement. The next pass asks for rows written by that transaction or
+ * later, so a write that commits after a read, with however old an id, is
+ * still seen. The first pass reads every host, and one after a failed pass
+ * reads as far back as the last pass that finished. Skipping the other rows
+ * loses nothing: what a pass does with a row depends on this replica's
+ * memory too, but memory changes only along with a write to that row
+ * (a probe coming online here, a commit), which the next pass reads.
  *
  * Each pass also renews this replica's lease and expires lapsed ones
  * (replica-lease.ts), and reads which replica holds each host online: hosts
@@ -28,6 +43,7 @@ import type { Logger } from '../common/index.js';
 import type { ClusterState } from './cluster-state.js';
 import { Prisma, directSql, type Db } from './db/index.js';
 import type { HostStore, StoredHost } from './host-store.js';
+import type { SchedulerObserver } from './observer.js';
 import type { ReplicaLease } from './replica-lease.js';
 import type { SerialQueue } from './serial-queue.js';
 
@@ -38,6 +54,7 @@ export interface ReplicaSyncDeps {
   hostStore: HostStore;
   lease: ReplicaLease;
   logger: Logger;
+  observer: SchedulerObserver;
   /** Memory of a host replaced (or made) by what the database holds, keeping this replica's view of its liveness. */
   apply(stored: StoredHost): void;
   /** Something changed: pending VMs may fit now. */
@@ -49,6 +66,8 @@ export interface ReplicaSyncDeps {
 export class ReplicaSync {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
+  /** The 32-bit transaction id every write the last finished pass did not see is at or after; null: read every host. */
+  private seen: number | null = null;
 
   constructor(private readonly deps: ReplicaSyncDeps) {}
 
@@ -71,16 +90,21 @@ export class ReplicaSync {
 
   /** One pass; returns the names of the hosts loaded or reloaded. */
   once(): Promise<string[]> {
-    const { db, queue, cluster, hostStore, lease, logger } = this.deps;
+    const { db, queue, cluster, hostStore, lease, logger, observer } = this.deps;
     return queue.run(async () => {
+      // A duration, not a time of day: the monotonic clock, as group-commit.ts times batches.
+      const started = performance.now();
       await lease.renew();
       const expired = await lease.expire();
       if (expired.length > 0) logger.warn({ hosts: expired }, 'hosts offline: the scheduler replica holding them stopped renewing its lease');
-      const [rows] = await directSql(db).transaction([
-        { rows: true, sql: Prisma.sql`SELECT "id", "name", "allocVersion", "generation", "state", "replicaId" FROM "Host"` },
-      ]);
+      const [rows] = await directSql(db).transaction([{ rows: true, sql: changedHosts(this.seen) }]);
+      let horizon: number | null = null;
+      let read = 0;
       const moved: string[] = [];
       for (const row of rows as Array<Record<string, unknown>>) {
+        horizon ??= Number(BigInt(String(row.horizon)) % XID_SPACE);
+        if (row.id === null) continue;
+        read++;
         let mem = cluster.byId.get(Number(row.id));
         if (!mem || mem.allocVersion !== Number(row.allocVersion) || mem.generation !== Number(row.generation)) {
           const stored = await hostStore.load(String(row.name));
@@ -101,9 +125,35 @@ export class ReplicaSync {
         }
       }
       const adopted = await this.deps.syncPending();
+      // Only a pass that got this far moves on: a failed one is read again.
+      this.seen = horizon;
       if (moved.length > 0) logger.debug({ hosts: moved.length }, 'hosts changed by another replica reloaded');
       if (moved.length > 0 || adopted) this.deps.changed();
+      observer.replicaSync({ ms: performance.now() - started, hostsRead: read, hostsReloaded: moved.length });
       return moved;
     });
   }
+}
+
+/** PostgreSQL's `xid` (what `xmin` holds) is 32 bits and wraps around; `xid8` counts on. */
+const XID_SPACE = 2n ** 32n;
+
+/**
+ * Host rows written by transaction `since` or later (all of them when
+ * null), each with `horizon`: the xmin of this statement's snapshot, the
+ * next pass's `since`. One row with a null id when none was written.
+ *
+ * `age(xid)` counts the transactions since `xid` modulo 2^32, as
+ * PostgreSQL compares ids: a live id is never more than 2^31 behind the
+ * newest, because VACUUM freezes older rows first, and a frozen row's age
+ * is the largest there is, so it is never read again.
+ */
+function changedHosts(since: number | null): Prisma.Sql {
+  const written =
+    since === null
+      ? Prisma.sql`TRUE`
+      : Prisma.sql`age(h."xmin") <= age(CAST(${String(since)} AS xid))`;
+  return Prisma.sql`SELECT s."horizon", h."id", h."name", h."allocVersion", h."generation", h."state", h."replicaId"
+    FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS "horizon") s
+    LEFT JOIN "Host" h ON ${written}`;
 }

@@ -112,6 +112,7 @@ export class Scheduler {
     });
     this.replicaSync = new ReplicaSync({
       db: opts.db, queue: this.queue, cluster: this.cluster, hostStore: this.hostStore, lease: this.lease, logger: opts.logger,
+      observer: opts.observer ?? silentObserver,
       apply: (stored) => this.applyStored(stored),
       changed: () => this.requestRetry(),
       syncPending: () => this.syncPending(),

@@ -7,7 +7,7 @@
 import type { Clock } from '../common/index.js';
 import { ConflictError, NotFoundError } from '../common/index.js';
 import type { VmSpec } from './spec.js';
-import { Prisma, type Db } from './db/index.js';
+import { Prisma, directSql, type Db, type SqlRow } from './db/index.js';
 import { allocateLeases, type NicLease, type NicPlan } from './network-store.js';
 import { isElsewhereReason } from './pending-reasons.js';
 
@@ -141,10 +141,14 @@ export class VmStore {
     });
   }
 
-  /** Ids of the VMs the database holds pending, in order (other replicas' too). */
+  /**
+   * Ids of the VMs the database holds pending, in order (other replicas'
+   * too). Raw SQL: the replica sync pass asks every second, and Prisma
+   * Client's planning cost more than the query.
+   */
   async pendingIds(): Promise<number[]> {
-    const rows = await this.db.vm.findMany({ where: { state: 'pending' }, select: { id: true }, orderBy: { id: 'asc' } });
-    return rows.map((r) => r.id);
+    const [rows] = await directSql(this.db).transaction([{ rows: true, sql: Prisma.sql`SELECT "id" FROM "Vm" WHERE "state" = 'pending' ORDER BY "id"` }]);
+    return (rows as SqlRow[]).map((r) => Number(r.id));
   }
 
   /**

@@ -33,6 +33,18 @@ test('batches count by outcome; VMs only from committed ones; timings in seconds
   assert.ok(Math.abs(decideSum - 0.0018) < 1e-12, String(decideSum));
 });
 
+test('replica sync passes: their time in seconds, the host rows they read and the hosts they reloaded', async () => {
+  const metrics = createSchedulerMetrics({ processMetrics: false });
+  metrics.observer.replicaSync({ ms: 80, hostsRead: 10_000, hostsReloaded: 10_000 });
+  metrics.observer.replicaSync({ ms: 3, hostsRead: 4, hostsReloaded: 1 });
+  const { body } = await metrics.render();
+  assert.deepEqual(lines(body, 'pcisched_replica_sync_seconds_count'), ['pcisched_replica_sync_seconds_count 2']);
+  assert.ok(lines(body, 'pcisched_replica_sync_seconds_bucket{le="0.005"} 1').length === 1, body);
+  assert.ok(lines(body, 'pcisched_replica_sync_seconds_bucket{le="0.1"} 2').length === 1, body);
+  assert.deepEqual(lines(body, 'pcisched_replica_sync_hosts_read_total'), ['pcisched_replica_sync_hosts_read_total 10004']);
+  assert.deepEqual(lines(body, 'pcisched_replica_sync_hosts_reloaded_total'), ['pcisched_replica_sync_hosts_reloaded_total 10001']);
+});
+
 test('host and VM gauges are read from the scheduler at each scrape', async () => {
   const metrics = createSchedulerMetrics({ processMetrics: false });
   let pending = 3;

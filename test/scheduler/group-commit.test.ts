@@ -33,6 +33,7 @@ async function withScheduler(fn: (s: Scheduler, db: OpenedDatabase, batches: See
       assert.ok(decideMs >= 0 && commitMs >= 0);
       batches.push(rest);
     },
+    replicaSync() {},
   };
   const s = await Scheduler.open({ db: db.db, clock: systemClock, logger: silentLogger(), observer });
   try {

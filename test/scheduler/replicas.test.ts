@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
 import { silentLogger, type Clock, type DeviceReport } from '../../common/index.js';
-import { Scheduler, openPostgresDatabase, parseJsonSpec, type OpenedDatabase } from '../../scheduler/index.js';
+import { Scheduler, openPostgresDatabase, parseJsonSpec, type OpenedDatabase, type SyncEvent } from '../../scheduler/index.js';
 import { baseReport } from '../helpers/device-report.js';
 import { freshDatabase, pgUnavailable } from '../helpers/postgres.js';
 
@@ -36,10 +36,12 @@ class HandClock implements Clock {
 interface Replica {
   scheduler: Scheduler;
   clock: HandClock;
+  /** Its sync passes, as its observer saw them. */
+  syncs: SyncEvent[];
 }
 
-/** Replicas on one fresh database; `open(id)` starts one (each with its own connection and clock). */
-async function withCluster(fn: (open: (id: string) => Promise<Replica>, rows: () => Promise<Record<string, [string, string | null]>>) => Promise<void>): Promise<void> {
+/** Replicas on one fresh database (at `url`); `open(id)` starts one (each with its own connection and clock). */
+async function withCluster(fn: (open: (id: string) => Promise<Replica>, rows: () => Promise<Record<string, [string, string | null]>>, url: string) => Promise<void>): Promise<void> {
   const fresh = await freshDatabase();
   const dbs: OpenedDatabase[] = [];
   const running: Scheduler[] = [];
@@ -47,9 +49,11 @@ async function withCluster(fn: (open: (id: string) => Promise<Replica>, rows: ()
     const opened = await openPostgresDatabase({ url: fresh.url, logger: silentLogger() });
     dbs.push(opened);
     const clock = new HandClock();
-    const scheduler = await Scheduler.open({ db: opened.db, clock, logger: silentLogger(), replicaId: id, replicaLeaseMs: LEASE_MS });
+    const syncs: SyncEvent[] = [];
+    const observer = { batch() {}, replicaSync: (e: SyncEvent) => void syncs.push(e) };
+    const scheduler = await Scheduler.open({ db: opened.db, clock, logger: silentLogger(), replicaId: id, replicaLeaseMs: LEASE_MS, observer });
     running.push(scheduler);
-    return { scheduler, clock };
+    return { scheduler, clock, syncs };
   };
   /** Host name → [state, replicaId] as the database holds them. */
   const rows = async () => {
@@ -63,7 +67,7 @@ async function withCluster(fn: (open: (id: string) => Promise<Replica>, rows: ()
     }
   };
   try {
-    await fn(open, rows);
+    await fn(open, rows, fresh.url);
   } finally {
     await Promise.all(running.map((s) => s.stop().catch(() => undefined)));
     await Promise.all(dbs.map((d) => d.close()));
@@ -190,5 +194,48 @@ test("a VM pending on one replica is placed by the replica whose probe holds a h
       { host: 'h1', reason: `IOMMU group 10 is held by VM ${v1.id}` },
       { host: 'h2', reason: 'no free device matches PCI[0] (10de::)' },
     ]);
+  });
+});
+
+test('a pass reads only the hosts written since the last one, and still sees a write that commits after it from an older transaction', { skip }, async () => {
+  await withCluster(async (open, _rows, url) => {
+    const a = await open('a');
+    const b = await open('b');
+    for (let i = 0; i < 20; i++) await b.scheduler.probeSnapshot(snapshot(`n${i}`));
+    await b.scheduler.probeSnapshot(snapshot('h1'));
+    assert.equal((await a.scheduler.syncFromDatabase()).length, 21);
+    assert.deepEqual(a.syncs.map((e) => [e.hostsRead, e.hostsReloaded]), [[21, 21]], 'the first pass reads every host');
+    // With nothing written, a pass reads no host row. (It rereads rows written
+    // while any transaction it saw running was, and other tests may share the
+    // server: so once those have finished.)
+    for (let i = 0; i < 50 && a.syncs.at(-1)!.hostsRead > 0; i++) {
+      assert.deepEqual(await a.scheduler.syncFromDatabase(), []);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(a.syncs.at(-1)!.hostsRead, 0);
+
+    // Another writer (a replica registering a host, say) takes its transaction id first and commits last.
+    const side = new pg.Client({ connectionString: url });
+    await side.connect();
+    try {
+      await side.query('BEGIN');
+      await side.query(`INSERT INTO "Host" ("name", "registeredAt") VALUES ('late', now())`);
+      await b.scheduler.probeSnapshot(snapshot('early'));
+      // A sees the newer transaction's host, not the uncommitted one's.
+      assert.deepEqual(await a.scheduler.syncFromDatabase(), ['early']);
+      assert.throws(() => a.scheduler.getHost('late'), /late/);
+      await side.query('COMMIT');
+    } finally {
+      await side.end();
+    }
+    // A watermark at the newest write seen ('early') would miss this one for good.
+    assert.deepEqual(await a.scheduler.syncFromDatabase(), ['late']);
+    assert.equal(a.scheduler.getHost('late').name, 'late');
+    // A placement through B moves its host on: A reloads that host alone, and sees the device taken.
+    const vm = await b.scheduler.submit(parseJsonSpec({ name: 'v', pci: [{ vendor: '10de' }] }));
+    assert.equal(vm.state, 'allocated');
+    assert.deepEqual(await a.scheduler.syncFromDatabase(), [vm.host]);
+    assert.deepEqual(a.scheduler.getHost(vm.host!).devices.map((d) => d.vm), [vm.id]);
+    assert.deepEqual(await a.scheduler.syncFromDatabase(), []);
   });
 });
