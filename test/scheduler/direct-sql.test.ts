@@ -109,7 +109,7 @@ test('an opened database syncs every commit and leaves checkpoints to the worker
   }
 });
 
-test('under steady writes the worker still starts the WAL over: a RESTART once a PASSIVE pass has left little behind', async () => {
+test('under steady writes through the scheduler\'s connection the worker still keeps the WAL small', async () => {
   const dir = tempDir();
   const opened = await openSqliteDatabase({ dataDir: dir, logger: silentLogger(), checkpointIntervalMs: 50 });
   try {
@@ -131,6 +131,44 @@ test('under steady writes the worker still starts the WAL over: a RESTART once a
     await opened.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/**
+ * `rounds` commits of ~8 KB each, one every millisecond or so, on a plain
+ * connection with a checkpointer that never runs RESTART; the largest the WAL
+ * file grew.
+ */
+async function walUnderSteadyWrites(catchUpPasses: number, rounds: number): Promise<number> {
+  const dir = tempDir();
+  const file = path.join(dir, 'w.db');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('wal_autocheckpoint = 0');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)');
+  const cp = startCheckpointer({ file, logger: silentLogger(), intervalMs: 50, restartFrames: -1, catchUpPasses, onFailure: (err) => assert.fail(err) });
+  try {
+    const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
+    let largest = 0;
+    for (let i = 0; i < rounds; i++) {
+      insert.run('x'.repeat(8000));
+      await new Promise((r) => setTimeout(r, 1));
+      if (i % 50 === 0) largest = Math.max(largest, statSync(`${file}-wal`).size);
+    }
+    return Math.max(largest, statSync(`${file}-wal`).size);
+  } finally {
+    await cp.stop();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('PASSIVE passes run until one finds nothing new, and then the writer starts the WAL over itself, with no RESTART to hold it off', async () => {
+  // ~12 MB of frames. One PASSIVE pass per tick reports the WAL as it was
+  // when it began, and the writer appends meanwhile: it never catches up.
+  const withoutCatchUp = await walUnderSteadyWrites(0, 1000);
+  assert.ok(withoutCatchUp > 10_000_000, `one pass per tick: the WAL grew to ${withoutCatchUp} bytes`);
+  const withCatchUp = await walUnderSteadyWrites(8, 1000);
+  assert.ok(withCatchUp < 6_000_000, `passes until caught up: the WAL grew to ${withCatchUp} bytes`);
 });
 
 /**
