@@ -25,6 +25,8 @@ export async function openPostgresDatabase(options: { url: string; logger: Logge
   }
   const pool = new pg.Pool({ connectionString: options.url, max: 2 });
   try {
+    const { rows } = await pool.query<{ server_version_num: string }>('SHOW server_version_num');
+    requirePostgresVersion(rows[0]?.server_version_num ?? '0', options.url);
     await migratePostgres(pool, readMigrations(options.migrationsDir ?? POSTGRES_MIGRATIONS_DIR), options.logger);
   } catch (err) {
     if (err instanceof PcischedError) throw err;
@@ -38,6 +40,16 @@ export async function openPostgresDatabase(options: { url: string; logger: Logge
   const db = client as unknown as Db;
   registerDirectSql(db, adapterSql(captured.adapter()));
   return { db, file: redact(options.url), close: () => client.$disconnect() };
+}
+
+/** PostgreSQL 13 brought pg_current_snapshot(), which the replica sync pass reads (replica-sync.ts). */
+export const MIN_POSTGRES_VERSION = 130000;
+
+/** Throws a ConfigError naming the server when its `server_version_num` is older than MIN_POSTGRES_VERSION. */
+export function requirePostgresVersion(serverVersionNum: string, url: string): void {
+  const version = Number(serverVersionNum);
+  if (Number.isInteger(version) && version >= MIN_POSTGRES_VERSION) return;
+  throw new ConfigError(`PostgreSQL 13 or later is needed; ${redact(url)} runs server_version_num ${serverVersionNum}`, { field: '--database-url' });
 }
 
 /** The URL without its password, for logs. */

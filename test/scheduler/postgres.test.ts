@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { ConfigError, UnavailableError, createLogger, silentLogger, systemClock, type DeviceReport } from '../../common/index.js';
 import { Scheduler, openPostgresDatabase, parseJsonSpec, type OpenedDatabase, type VmRecord } from '../../scheduler/index.js';
-import { POSTGRES_MIGRATIONS_DIR, directSql, readMigrations } from '../../scheduler/db/index.js';
+import { POSTGRES_MIGRATIONS_DIR, directSql, readMigrations, requirePostgresVersion } from '../../scheduler/db/index.js';
 import { baseReport } from '../helpers/device-report.js';
 import { exercise } from '../helpers/direct-sql-checks.js';
 import { freshDatabase, pgUnavailable } from '../helpers/postgres.js';
@@ -193,4 +193,15 @@ test('a database URL that is not PostgreSQL, or a server that cannot be reached,
     assert.doesNotMatch(err.message, /s3cret/);
     return true;
   });
+});
+
+test('a server older than PostgreSQL 13 is refused at start with the version it runs, without the password', () => {
+  const url = 'postgresql://pcisched:s3cret@db.example:5432/pcisched';
+  assert.throws(() => requirePostgresVersion('120017', url), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.equal(err.message, '--database-url: PostgreSQL 13 or later is needed; postgresql://pcisched:***@db.example:5432/pcisched runs server_version_num 120017');
+    return true;
+  });
+  assert.throws(() => requirePostgresVersion('', url), ConfigError);
+  for (const ok of ['130000', '150018', '170002']) requirePostgresVersion(ok, url);
 });
