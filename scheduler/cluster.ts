@@ -4,10 +4,10 @@
  * this process commits, so placement never reads the database; the host's
  * allocVersion in the database catches changes made elsewhere.
  *
- * Memory: one object per device, with one hidden class for all of them
- * (built field by field, never by spreading: V8 gives each object spread
- * from a megamorphic site its own map, ~1 KB per device at 10k hosts), and
- * its strings, lists and assessment shared through an Interner.
+ * Memory: one object per device and per host, each kind with one hidden
+ * class (built field by field, never by spreading: V8 gives each object
+ * spread from a megamorphic site its own map, ~1 KB per device at 10k
+ * hosts), and strings, lists and assessments shared through an Interner.
  */
 import type { DeviceReport, HostFacts } from '../common/index.js';
 import { hostReadiness, deviceAssignability, type Assignability, type HostReadiness } from '../passthrough/index.js';
@@ -53,7 +53,7 @@ export interface MemHost extends Omit<StoredHost, 'state' | 'devices'> {
 const GONE: Assignability = Object.freeze({ assignable: false, reasons: ['no longer reported by the probe'], warnings: [], notes: [] });
 
 export function toMemHost(stored: StoredHost, online: boolean, lastSeenAt: Date | null, interner: Interner): MemHost {
-  const { state: _state, devices: storedDevices, ...rest } = stored;
+  const storedDevices = stored.devices;
   const reports = storedDevices.filter((d) => !d.missing).map((d) => d.report);
   const readiness = hostReadiness(stored.facts, reports);
   const reported = new Set(reports.map((r) => r.address));
@@ -71,7 +71,27 @@ export function toMemHost(stored: StoredHost, online: boolean, lastSeenAt: Date 
     iommuGroupCount: stored.facts.iommuGroupCount,
   };
   const layout = interner.layout(parts);
-  const host: MemHost = { ...rest, facts, online, lastSeenAt, devices, readiness, layout, view: { name: stored.name, online, devices, layout: null } };
+  // Field by field, as devices are: spread from `stored`, every host got a
+  // hidden class of its own (1,992 maps for 2,000 hosts), and each read of a
+  // host field went through a megamorphic lookup (~0.5 µs; the liveness
+  // sweep alone took 13 ms at 10k hosts).
+  const host: MemHost = {
+    id: stored.id,
+    name: stored.name,
+    lastSeenAt,
+    registeredAt: stored.registeredAt,
+    generation: stored.generation,
+    session: stored.session,
+    intervalMs: stored.intervalMs,
+    facts,
+    allocVersion: stored.allocVersion,
+    replicaId: stored.replicaId,
+    online,
+    devices,
+    readiness,
+    layout,
+    view: { name: stored.name, online, devices, layout: null },
+  };
   host.view.layout = pristineLayout(host);
   return host;
 }

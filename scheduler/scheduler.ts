@@ -28,6 +28,9 @@ import { SerialQueue } from './serial-queue.js';
 import { Preparation, type PrepareReply, type SendPrepare } from './preparation.js';
 import { adviseKernelParams, type Advice } from '../passthrough/index.js';
 
+/** Hosts the liveness sweep looks at between turns of the event loop (~0.5 ms of work at 10k hosts). */
+const SWEEP_SLICE = 1024;
+
 export interface SchedulerOptions {
   db: Db;
   clock: Clock;
@@ -230,10 +233,17 @@ export class Scheduler {
     }
   }
 
-  /** Marks hosts offline after `missedHeartbeats` intervals without news. */
+  /**
+   * Marks hosts offline after `missedHeartbeats` intervals without news.
+   * Yields to the event loop every SWEEP_SLICE hosts: at 10k hosts the walk
+   * alone takes 4–10 ms, every second, and heartbeats and requests would
+   * wait behind it.
+   */
   async sweepLiveness(): Promise<void> {
     const now = this.opts.clock.now().getTime();
+    let walked = 0;
     for (const host of this.cluster.hosts.values()) {
+      if (++walked % SWEEP_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
       if (!host.online || !host.lastSeenAt) continue;
       if (now - host.lastSeenAt.getTime() > this.missed * host.intervalMs) {
         this.cluster.setOnline(host, false);
