@@ -8,27 +8,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { silentLogger, type Clock } from '../../common/index.js';
+import { silentLogger } from '../../common/index.js';
 import { Scheduler, openSqliteDatabase } from '../../scheduler/index.js';
 import { baseReport } from '../helpers/device-report.js';
+import { HandClock } from '../helpers/hand-clock.js';
 
 const FACTS = { kernelCmdline: 'intel_iommu=on iommu=pt', cpuVendor: 'GenuineIntel', iommuEnabled: true, loadedModules: ['vfio_pci'], iommuGroupCount: 1 };
 const HOSTS = 1100; // more than one slice of the sweep (1,024)
 
-class HandClock implements Clock {
-  private t = Date.parse('2026-11-23T19:00:00Z');
-  now(): Date {
-    return new Date(this.t);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
-
 test('the liveness sweep yields to the event loop between slices and marks offline exactly the hosts that went quiet', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'pcisched-sweep-'));
   const opened = await openSqliteDatabase({ dataDir: dir, logger: silentLogger() });
-  const clock = new HandClock();
+  const clock = new HandClock('2026-11-23T19:00:00Z');
   const s = await Scheduler.open({ db: opened.db, clock, logger: silentLogger() });
   try {
     const name = (i: number) => `h${String(i).padStart(4, '0')}`;

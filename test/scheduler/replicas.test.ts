@@ -13,25 +13,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
-import { silentLogger, type Clock, type DeviceReport } from '../../common/index.js';
+import { silentLogger, type DeviceReport } from '../../common/index.js';
 import { Scheduler, openPostgresDatabase, parseJsonSpec, type OpenedDatabase, type SyncEvent } from '../../scheduler/index.js';
 import { baseReport } from '../helpers/device-report.js';
+import { HandClock } from '../helpers/hand-clock.js';
 import { freshDatabase, pgUnavailable } from '../helpers/postgres.js';
 
 const skip = pgUnavailable();
 const FACTS = { kernelCmdline: 'intel_iommu=on iommu=pt', cpuVendor: 'GenuineIntel', iommuEnabled: true, loadedModules: ['vfio_pci'], iommuGroupCount: 8 };
 const GPU: DeviceReport = { ...baseReport('0000:01:00.0'), vendor: '10de', device: '1b80', class: '0300', iommuGroup: 10 };
 const LEASE_MS = 10_000;
-
-class HandClock implements Clock {
-  private t = Date.parse('2026-11-23T07:00:00Z');
-  now(): Date {
-    return new Date(this.t);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-  }
-}
 
 interface Replica {
   scheduler: Scheduler;
