@@ -4,6 +4,7 @@
  * interner, and which live VM is on which host. Every change to a host goes
  * through here, so the PlacementCache hears of each one (its contract).
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { CompiledVmSpec, PlacementPolicy } from './spec.js';
 import { ValidationError, type Logger } from '../common/index.js';
 import { deviceAt, setHolder, setOnline, toMemHost, type MemHost } from './cluster.js';
@@ -95,7 +96,7 @@ export class ClusterState {
         return slices;
       }
       if (searched) return slices;
-      await new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
   }
 

@@ -9,6 +9,7 @@
  * item runs on its own, the one-at-a-time path. If the database fails, the
  * callers get its error and those hosts are reloaded before the next decision.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Clock, Logger } from '../common/index.js';
 import { commitBatch, maxVmId, nextVmIds, type BatchWrite, type NewVmRow, type Released } from './batch-store.js';
 import type { MemHost } from './cluster.js';
@@ -97,7 +98,7 @@ export class GroupCommit {
         // A commit runs in microtasks and never lets the event loop read
         // sockets: wait one turn, so requests already received (each parsed
         // in its own I/O callback) join this batch instead of the next.
-        await new Promise((resolve) => setImmediate(resolve));
+        await nextTurn();
         this.drainQueued = false;
         const batch = this.inbox.splice(0, MAX_BATCH);
         try {

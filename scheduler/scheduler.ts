@@ -10,6 +10,7 @@
  * stay pending with reasons, and are retried in submission order whenever
  * capacity may have changed.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Clock, HostFacts, Logger, DeviceReport } from '../common/index.js';
 import { NotFoundError, ValidationError } from '../common/index.js';
 import { directSql, type Db } from './db/index.js';
@@ -243,7 +244,7 @@ export class Scheduler {
     const now = this.opts.clock.now().getTime();
     let walked = 0;
     for (const host of this.cluster.hosts.values()) {
-      if (++walked % SWEEP_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+      if (++walked % SWEEP_SLICE === 0) await nextTurn();
       if (!host.online || !host.lastSeenAt) continue;
       if (now - host.lastSeenAt.getTime() > this.missed * host.intervalMs) {
         this.cluster.setOnline(host, false);
@@ -514,7 +515,7 @@ export class Scheduler {
       const spec = this.pending.get(id);
       if (spec) await this.tryPlace(id, spec);
       // SQLite calls resolve as microtasks: yield so heartbeats and the liveness sweep are not starved.
-      await new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
     }
   }
 }
