@@ -44,7 +44,7 @@ type Origins = WeakMap<object, Map<string, string>>;
 
 export function parseJsonSpec(input: unknown): VmSpec {
   const origins: Origins = new WeakMap();
-  const canon = canonicalize(input, '', origins);
+  const canon = canonicalize(input, [], origins);
   const parsed = body.safeParse(canon);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -57,25 +57,47 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function canonicalize(v: unknown, path: string, origins: Origins): unknown {
-  if (Array.isArray(v)) return v.map((x, i) => canonicalize(x, `${path}[${i}]`, origins));
+/** A JSON path's segments as written: keys, and list positions. */
+type PathSegments = Array<string | number>;
+
+/** `pci[1].vendor` from its segments. */
+function formatPath(segments: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of segments) out += typeof seg === 'number' ? `[${seg}]` : out ? `.${String(seg)}` : String(seg);
+  return out;
+}
+
+/**
+ * Keys in UPPER_SNAKE, recursively. `path` is the position in the body as
+ * segments, turned into text only for an error: every request passes here.
+ */
+function canonicalize(v: unknown, path: PathSegments, origins: Origins): unknown {
+  if (Array.isArray(v)) {
+    return v.map((x, i) => {
+      path.push(i);
+      const out = canonicalize(x, path, origins);
+      path.pop();
+      return out;
+    });
+  }
   if (!isPlainObject(v)) return v;
   const out: Record<string, unknown> = {};
   const written = new Map<string, string>();
-  for (const [key, value] of Object.entries(v)) {
-    const at = path ? `${path}.${key}` : key;
+  for (const key of Object.keys(v)) {
     const canonKey = upperSnake(key);
     if (!isValidKey(canonKey)) {
       throw new ValidationError(`invalid attribute name "${key}": use letters, digits and "_", not starting with a digit`, {
-        field: at,
+        field: formatPath([...path, key]),
       });
     }
     const other = written.get(canonKey);
     if (other !== undefined) {
-      throw new ValidationError(`"${other}" and "${key}" name the same attribute`, { field: at });
+      throw new ValidationError(`"${other}" and "${key}" name the same attribute`, { field: formatPath([...path, key]) });
     }
     written.set(canonKey, key);
-    out[canonKey] = canonicalize(value, at, origins);
+    path.push(key);
+    out[canonKey] = canonicalize(v[key], path, origins);
+    path.pop();
   }
   origins.set(out, written);
   return out;
@@ -83,19 +105,14 @@ function canonicalize(v: unknown, path: string, origins: Origins): unknown {
 
 /** A zod issue path, translated back to the keys as written: `pci[1].vendor`. */
 function jsonPath(root: unknown, path: readonly PropertyKey[], origins: Origins): string {
-  let out = '';
+  const segments: PropertyKey[] = [];
   let node: unknown = root;
   for (const seg of path) {
-    if (typeof seg === 'number') {
-      out += `[${seg}]`;
-    } else {
-      const key = String(seg);
-      const written = (isPlainObject(node) && origins.get(node)?.get(key)) || key;
-      out += out ? `.${written}` : written;
-    }
+    if (typeof seg === 'number') segments.push(seg);
+    else segments.push((isPlainObject(node) && origins.get(node)?.get(String(seg))) || String(seg));
     node = isPlainObject(node) || Array.isArray(node) ? (node as Record<PropertyKey, unknown>)[seg as string] : undefined;
   }
-  return out;
+  return formatPath(segments);
 }
 
 function scalarOf(v: string | number | boolean, field: string): RawScalar {

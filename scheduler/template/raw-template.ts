@@ -77,6 +77,23 @@ export function camelCase(upperSnake: string): string {
  * `PCIMatch` → `PCI_MATCH`.
  */
 export function upperSnake(key: string): string {
+  let out = spellings.get(key);
+  if (out !== undefined) return out;
+  out = spell(key);
+  // Keys come from clients: a bounded table, so odd keys cannot grow it without end.
+  if (spellings.size < MAX_SPELLINGS) spellings.set(key, out);
+  return out;
+}
+
+/**
+ * Keys already converted. Why: every JSON submission converts every key it
+ * has, and the same few dozen keys come again and again; building each one
+ * character by character was a fifth of a body's parse.
+ */
+const spellings = new Map<string, string>();
+const MAX_SPELLINGS = 4096;
+
+function spell(key: string): string {
   let out = '';
   for (let i = 0; i < key.length; i++) {
     const ch = key[i]!;

@@ -114,3 +114,12 @@ test('keys must be usable as template attribute names', () => {
   });
   assertInvalid({ pci: [{ '2nd': 'x' }] }, 'pci[0].2nd: invalid attribute name "2nd": use letters, digits and "_", not starting with a digit');
 });
+
+test('keys are spelled the same past the table of keys already converted', () => {
+  // The table keeps 4,096 spellings: these 5,000 keys fill it and go on past it.
+  for (let i = 0; i < 5000; i++) {
+    const spec = parseJsonSpec({ [`key${i}Name`]: 'x', pci: [{ class: '0300', [`opt${i}-flag`]: i }] });
+    assert.equal(spec.attributes[`KEY${i}_NAME`], 'x');
+    assert.deepEqual(spec.pci[0]!.attributes, { CLASS: '0300', [`OPT${i}_FLAG`]: String(i) });
+  }
+});
