@@ -88,7 +88,9 @@ export function upperSnake(key: string): string {
 /**
  * Keys already converted. Why: every JSON submission converts every key it
  * has, and the same few dozen keys come again and again; building each one
- * character by character was a fifth of a body's parse.
+ * character by character was about a sixth of a body's parse in the
+ * server's profile (8 of 49 µs). Once full, the table stops growing and
+ * new keys are converted each time, as before.
  */
 const spellings = new Map<string, string>();
 const MAX_SPELLINGS = 4096;
