@@ -5,7 +5,7 @@
  */
 import { ValidationError, type InputLocation } from '../../common/index.js';
 import type { MatchAttribute, PciRequest, PlacementPolicy, VmSpec } from '../spec.js';
-import { camelCase, type RawAttribute, type RawScalar, type RawTemplate, type RawVector, type SourcePos } from './raw-template.js';
+import { camelCase, quoted, type RawAttribute, type RawScalar, type RawTemplate, type RawVector, type SourcePos } from './raw-template.js';
 import { compileSelector, SelectorError } from './selector.js';
 
 const HEX4 = /^[0-9a-fA-F]{4}$/;
@@ -71,7 +71,7 @@ class SpecBuilder {
       if (!v) continue;
       if (!HEX4.test(v.value)) {
         const example = key === 'CLASS' ? '"0300", class and subclass' : key === 'VENDOR' ? '"10de"' : '"11bf"';
-        throw this.fail(v.pos, `${at}.${key}`, `must be 4 hex digits (e.g. ${example}), got "${v.value}"`);
+        throw this.fail(v.pos, `${at}.${key}`, `must be 4 hex digits (e.g. ${example}), got ${quoted(v.value)}`);
       }
       req[key === 'VENDOR' ? 'vendor' : key === 'DEVICE' ? 'device' : 'class'] = v.value.toLowerCase();
     }
@@ -82,7 +82,7 @@ class SpecBuilder {
     const type = given.get('TYPE');
     if (type) {
       if (type.value.toUpperCase() !== 'NIC') {
-        throw this.fail(type.pos, `${at}.TYPE`, `must be "NIC" when given, got "${type.value}"`);
+        throw this.fail(type.pos, `${at}.TYPE`, `must be "NIC" when given, got ${quoted(type.value)}`);
       }
       req.type = 'NIC';
     }
@@ -112,12 +112,12 @@ class SpecBuilder {
     const m = SHORT_ADDRESS.exec(v.value);
     if (!m) {
       throw this.fail(v.pos, field,
-        `must be a PCI address "BB:DD.F" or "DDDD:BB:DD.F" in hex (e.g. "01:00.0"), got "${v.value}"`);
+        `must be a PCI address "BB:DD.F" or "DDDD:BB:DD.F" in hex (e.g. "01:00.0"), got ${quoted(v.value)}`);
     }
     // The device number has 5 bits and the function 3: catch typos such as
     // `01:20.0` here rather than as a request nothing can ever satisfy.
-    if (parseInt(m[3]!, 16) > 0x1f) throw this.fail(v.pos, field, `device number ${m[3]} is out of range (00-1f) in "${v.value}"`);
-    if (parseInt(m[4]!, 16) > 7) throw this.fail(v.pos, field, `function ${m[4]} is out of range (0-7) in "${v.value}"`);
+    if (parseInt(m[3]!, 16) > 0x1f) throw this.fail(v.pos, field, `device number ${m[3]} is out of range (00-1f) in ${quoted(v.value)}`);
+    if (parseInt(m[4]!, 16) > 7) throw this.fail(v.pos, field, `function ${m[4]} is out of range (0-7) in ${quoted(v.value)}`);
     return v.value.toLowerCase();
   }
 
@@ -139,7 +139,7 @@ class SpecBuilder {
       const p = part.trim().toUpperCase();
       if (p === '') continue;
       const m = MATCH_ATTRIBUTES.find((a) => a === p);
-      if (!m) throw this.fail(v.pos, 'PCI_MATCH', `unknown value "${part.trim()}": use NUMA_NODE and/or PCIE_ROOT`);
+      if (!m) throw this.fail(v.pos, 'PCI_MATCH', `unknown value ${quoted(part.trim())}: use NUMA_NODE and/or PCIE_ROOT`);
       if (!out.includes(m)) out.push(m);
     }
     return out;
@@ -147,7 +147,7 @@ class SpecBuilder {
 
   private policy(v: RawScalar): PlacementPolicy {
     const p = v.value.toLowerCase();
-    if (p !== 'pack' && p !== 'spread') throw this.fail(v.pos, 'SCHED_POLICY', `must be "pack" or "spread", got "${v.value}"`);
+    if (p !== 'pack' && p !== 'spread') throw this.fail(v.pos, 'SCHED_POLICY', `must be "pack" or "spread", got ${quoted(v.value)}`);
     return p;
   }
 

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { ValidationError } from '../../common/index.js';
 import type { VmSpec } from '../spec.js';
 import { buildVmSpec } from './build-spec.js';
-import { isValidKey, upperSnake, type RawAttribute, type RawPair, type RawScalar, type RawTemplate } from './raw-template.js';
+import { isValidKey, quoted, upperSnake, type RawAttribute, type RawPair, type RawScalar, type RawTemplate } from './raw-template.js';
 
 const SHAPE_ERROR = 'expected a string, number, boolean, object of those, or a list of them';
 const scalar = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' });
@@ -86,13 +86,13 @@ function canonicalize(v: unknown, path: PathSegments, origins: Origins): unknown
   for (const key of Object.keys(v)) {
     const canonKey = upperSnake(key);
     if (!isValidKey(canonKey)) {
-      throw new ValidationError(`invalid attribute name "${key}": use letters, digits and "_", not starting with a digit`, {
+      throw new ValidationError(`invalid attribute name ${quoted(key)}: use letters, digits and "_", not starting with a digit`, {
         field: formatPath([...path, key]),
       });
     }
     const other = written.get(canonKey);
     if (other !== undefined) {
-      throw new ValidationError(`"${other}" and "${key}" name the same attribute`, { field: formatPath([...path, key]) });
+      throw new ValidationError(`${quoted(other)} and ${quoted(key)} name the same attribute`, { field: formatPath([...path, key]) });
     }
     written.set(canonKey, key);
     path.push(key);

@@ -10,7 +10,7 @@
  * Only syntax is checked here; what attributes mean is build-spec.ts's job.
  */
 import { ValidationError } from '../../common/index.js';
-import { isValidKey, type RawAttribute, type RawPair, type RawScalar, type RawTemplate } from './raw-template.js';
+import { isValidKey, quoted, type RawAttribute, type RawPair, type RawScalar, type RawTemplate } from './raw-template.js';
 import { describeToken, syntaxLocation, tokenize, type Token } from './tokenizer.js';
 
 export function parseRawTemplate(text: string, file?: string): RawTemplate {
@@ -103,7 +103,7 @@ class TemplateParser {
   private key(t: Token, expected: string): string {
     if (t.type !== 'word') throw this.error(t, `expected ${expected}, got ${describeToken(t)}`);
     if (!isValidKey(t.text)) {
-      throw this.error(t, `invalid attribute name "${t.text}": use letters, digits and "_", not starting with a digit`);
+      throw this.error(t, `invalid attribute name ${quoted(t.text)}: use letters, digits and "_", not starting with a digit`);
     }
     return t.text.toUpperCase();
   }

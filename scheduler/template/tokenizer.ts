@@ -4,6 +4,7 @@
  * syntax error the parser raises can point at the exact spot.
  */
 import { ValidationError, type InputLocation } from '../../common/index.js';
+import { quoted } from './raw-template.js';
 
 export type TokenType = 'word' | 'string' | '=' | '[' | ']' | ',' | 'newline' | 'eof';
 
@@ -111,12 +112,8 @@ export function describeToken(t: Token): string {
       return 'end of input';
     case 'newline':
       return 'end of line';
-    case 'string':
-      return `"${t.text.length > 20 ? `${t.text.slice(0, 20)}…` : t.text}"`;
-    case 'word':
-      return `"${t.text}"`;
     default:
-      return `"${t.text}"`;
+      return quoted(t.text);
   }
 }
 

@@ -123,3 +123,12 @@ test('keys are spelled the same past the table of keys already converted', () =>
     assert.deepEqual(spec.pci[0]!.attributes, { CLASS: '0300', [`OPT${i}_FLAG`]: String(i) });
   }
 });
+
+test('a long value is echoed cut short, with its length', () => {
+  const device = 'a'.repeat(100_000);
+  assertInvalid({ pci: [{ vendor: '10de', device }] }, `pci[0].device: must be 4 hex digits (e.g. "11bf"), got "${'a'.repeat(40)}…" (100000 characters)`, {
+    field: 'pci[0].device',
+  });
+  // Up to 40 characters a value is echoed whole.
+  assertInvalid({ schedPolicy: 'b'.repeat(40) }, `schedPolicy: must be "pack" or "spread", got "${'b'.repeat(40)}"`);
+});

@@ -202,3 +202,12 @@ test('scalar-only and vector-only attributes', () => {
   assertInvalid('NAME = [ A = 1 ]', 'line 1, column 8: NAME: must be a single value, not a vector');
   assertInvalid('PCI = "10de"', 'line 1, column 7: PCI[0]: PCI must be a vector: PCI = [ VENDOR = "…", CLASS = "…" ]');
 });
+
+test('long values and names are echoed cut short, with their length', () => {
+  const address = '0'.repeat(5000);
+  assertInvalid(`PCI = [ SHORT_ADDRESS = "${address}" ]`,
+    `line 1, column 25: PCI[0].SHORT_ADDRESS: must be a PCI address "BB:DD.F" or "DDDD:BB:DD.F" in hex (e.g. "01:00.0"), got "${'0'.repeat(40)}…" (5000 characters)`);
+  const name = `1${'x'.repeat(59)}`;
+  assertInvalid(`${name} = 1`, `line 1, column 1: invalid attribute name "${name.slice(0, 40)}…" (60 characters): use letters, digits and "_", not starting with a digit`);
+  assertInvalid(`NAME = x ${'w'.repeat(50)}`, `line 1, column 10: unexpected "${'w'.repeat(40)}…" (50 characters) after the value of NAME; quote values that contain spaces`);
+});
