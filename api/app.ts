@@ -31,10 +31,14 @@ export function vmJson(vm: VmRecord) {
   };
 }
 
+/** VM ids are 32-bit integers in the schema: a larger number names no VM (the database would refuse it as a query). */
+const MAX_VM_ID = 2 ** 31 - 1;
+
 function vmId(req: Request): number {
   const raw = String(req.params.id);
-  if (!/^\d+$/.test(raw)) throw new NotFoundError('VM', raw);
-  return Number(raw);
+  const id = /^\d{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(id <= MAX_VM_ID)) throw new NotFoundError('VM', raw);
+  return id;
 }
 
 /** The domain XML fragment for a VM's devices: NIC-type devices as interfaces, the rest as hostdevs. */

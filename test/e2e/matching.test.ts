@@ -116,6 +116,12 @@ test('validation errors are 400 problems naming the line and column, or the attr
     assert.equal(none.status, 400);
     const missing = await c.api<{ status: number }>('GET', '/api/v1/vms/12345');
     assert.equal(missing.status, 404);
+    // Past the schema's 32-bit ids: no such VM either, not a database error.
+    for (const [method, id] of [['GET', '2147483648'], ['DELETE', '99999999999999999999999'], ['GET', '2147483647']] as const) {
+      const huge = await c.api<{ status: number; detail: string }>(method, `/api/v1/vms/${id}`);
+      assert.equal(huge.status, 404, `${method} ${id}`);
+      assert.equal(huge.body.detail, `VM ${id} not found`);
+    }
   });
 });
 
