@@ -72,3 +72,16 @@ export class ConflictError extends PcischedError {
 export class UnavailableError extends PcischedError {
   override readonly code = 'unavailable';
 }
+
+/** Quoted text up to this many characters is echoed whole in error messages. */
+const ECHO_MAX = 40;
+
+/**
+ * `"text"` for an error message, cut to its first characters when long:
+ * `"aaaa…" (100000 characters)`. Why: a message echoes what the user sent,
+ * and a 100 KB value made a 200 KB answer (the problem's detail and reason)
+ * and as much in the log.
+ */
+export function quoted(text: string): string {
+  return text.length <= ECHO_MAX ? `"${text}"` : `"${text.slice(0, ECHO_MAX)}…" (${text.length} characters)`;
+}

@@ -11,7 +11,7 @@
  * - The IPv6 prefix is stored in canonical form (`2001:db8::/64`), so equal
  *   prefixes compare equal as strings.
  */
-import { ConflictError, ValidationError } from '../common/index.js';
+import { ConflictError, ValidationError, quoted } from '../common/index.js';
 import { IPV4_MAX, formatIpv4, parseIpv4 } from './ipv4.js';
 import { formatIpv6, parseIpv6 } from './ipv6.js';
 import { DEFAULT_MAC_PREFIX, normalizeMacPrefix } from './mac.js';
@@ -69,9 +69,25 @@ function validateVlanId(v: unknown): number | null {
   return v;
 }
 
+/**
+ * Refuses a field the object does not have. Why: a misspelt one (`cidr`,
+ * `vlan`) would otherwise create a network without what was meant.
+ */
+function refuseUnknown(input: object, known: readonly string[], what: string, at = ''): void {
+  for (const key of Object.keys(input)) {
+    if (known.includes(key)) continue;
+    const list = `${known.slice(0, -1).join(', ')} and ${known.at(-1)}`;
+    throw new ValidationError(`unknown field ${quoted(key)}: ${what} has ${list}`, { field: `${at}${key}` });
+  }
+}
+
+const NETWORK_FIELDS = ['name', 'vlanId', 'ipRange', 'ip6Prefix', 'macPrefix'];
+const RANGE_FIELDS = ['first', 'size'];
+
 function validateIpRange(r: unknown): Ipv4Range | null {
   if (r === undefined || r === null) return null;
-  if (typeof r !== 'object') throw new ValidationError('expected { first, size }', { field: 'ipRange' });
+  if (typeof r !== 'object' || Array.isArray(r)) throw new ValidationError('expected { first, size }', { field: 'ipRange' });
+  refuseUnknown(r, RANGE_FIELDS, 'an IPv4 range', 'ipRange.');
   const { first, size } = r as { first?: unknown; size?: unknown };
   const firstInt = typeof first === 'string' ? parseIpv4(first) : null;
   if (firstInt === null) {
@@ -115,7 +131,8 @@ export function normalizeIp6Prefix(s: unknown, field = 'ip6Prefix'): string {
 
 /** Validates a request to create a network; throws ValidationError naming the field. */
 export function validateNetworkInput(input: NetworkInput): NetworkDefinition {
-  if (typeof input !== 'object' || input === null) throw new ValidationError('expected a network object');
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ValidationError('expected a network object');
+  refuseUnknown(input, NETWORK_FIELDS, 'a network');
   const ip6 = input.ip6Prefix;
   const mac = input.macPrefix;
   return {

@@ -3,9 +3,9 @@
  * RawTemplate into a VmSpec, or throws a ValidationError naming the attribute
  * (`PCI[1].VENDOR` with line/column for templates, the JSON path for bodies).
  */
-import { ValidationError, type InputLocation } from '../../common/index.js';
+import { ValidationError, quoted, type InputLocation } from '../../common/index.js';
 import type { MatchAttribute, PciRequest, PlacementPolicy, VmSpec } from '../spec.js';
-import { camelCase, quoted, type RawAttribute, type RawScalar, type RawTemplate, type RawVector, type SourcePos } from './raw-template.js';
+import { camelCase, type RawAttribute, type RawScalar, type RawTemplate, type RawVector, type SourcePos } from './raw-template.js';
 import { compileSelector, SelectorError } from './selector.js';
 
 const HEX4 = /^[0-9a-fA-F]{4}$/;

@@ -7,10 +7,10 @@
  * templates. Error fields are JSON paths with the keys as the user wrote them.
  */
 import { z } from 'zod';
-import { ValidationError } from '../../common/index.js';
+import { ValidationError, quoted } from '../../common/index.js';
 import type { VmSpec } from '../spec.js';
 import { buildVmSpec } from './build-spec.js';
-import { isValidKey, quoted, upperSnake, type RawAttribute, type RawPair, type RawScalar, type RawTemplate } from './raw-template.js';
+import { isValidKey, upperSnake, type RawAttribute, type RawPair, type RawScalar, type RawTemplate } from './raw-template.js';
 
 const SHAPE_ERROR = 'expected a string, number, boolean, object of those, or a list of them';
 const scalar = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' });

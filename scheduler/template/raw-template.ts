@@ -66,19 +66,6 @@ export function isValidKey(key: string): boolean {
   return true;
 }
 
-/** Quoted text up to this many characters is echoed whole in error messages. */
-const ECHO_MAX = 40;
-
-/**
- * `"text"` for an error message, cut to its first characters when long:
- * `"aaaa…" (100000 characters)`. Why: a message echoes what the user sent,
- * and a 100 KB value made a 200 KB answer (the problem's detail and reason)
- * and as much in the log.
- */
-export function quoted(text: string): string {
-  return text.length <= ECHO_MAX ? `"${text}"` : `"${text.slice(0, ECHO_MAX)}…" (${text.length} characters)`;
-}
-
 /** `SHORT_ADDRESS` → `shortAddress`: how the JSON body spells an attribute. */
 export function camelCase(upperSnake: string): string {
   return upperSnake.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());

@@ -9,8 +9,8 @@
  *
  * Only syntax is checked here; what attributes mean is build-spec.ts's job.
  */
-import { ValidationError } from '../../common/index.js';
-import { isValidKey, quoted, type RawAttribute, type RawPair, type RawScalar, type RawTemplate } from './raw-template.js';
+import { ValidationError, quoted } from '../../common/index.js';
+import { isValidKey, type RawAttribute, type RawPair, type RawScalar, type RawTemplate } from './raw-template.js';
 import { describeToken, syntaxLocation, tokenize, type Token } from './tokenizer.js';
 
 export function parseRawTemplate(text: string, file?: string): RawTemplate {

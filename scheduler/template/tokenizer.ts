@@ -3,8 +3,7 @@
  * (1-based, columns in UTF-16 code units, a tab counts as one) so every
  * syntax error the parser raises can point at the exact spot.
  */
-import { ValidationError, type InputLocation } from '../../common/index.js';
-import { quoted } from './raw-template.js';
+import { ValidationError, quoted, type InputLocation } from '../../common/index.js';
 
 export type TokenType = 'word' | 'string' | '=' | '[' | ']' | ',' | 'newline' | 'eof';
 

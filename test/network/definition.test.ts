@@ -48,6 +48,13 @@ test('name: 1-64 characters of A-Z a-z 0-9 . _ -', () => {
   throwsField(() => v({ name: 42 as unknown as string }), 'name');
 });
 
+test('a field a network does not have is refused, by name: a misspelling would drop what was meant', () => {
+  throwsField(() => v({ cidr: '10.0.0.0/24' } as Partial<NetworkInput>), 'cidr', /^unknown field "cidr": a network has name, vlanId, ipRange, ip6Prefix and macPrefix$/);
+  throwsField(() => v({ ipRange: { first: '10.0.0.1', size: 4, last: '10.0.0.4' } as NetworkInput['ipRange'] }), 'ipRange.last', /^unknown field "last": an IPv4 range has first and size$/);
+  throwsField(() => v({ ipRange: ['10.0.0.1', 4] as unknown as NetworkInput['ipRange'] }), 'ipRange', /expected \{ first, size \}/);
+  assert.throws(() => validateNetworkInput([] as unknown as NetworkInput), /expected a network object/);
+});
+
 test('vlanId: integer 1-4094', () => {
   assert.equal(v({ vlanId: 1 }).vlanId, 1);
   assert.equal(v({ vlanId: 4094 }).vlanId, 4094);
