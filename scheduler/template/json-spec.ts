@@ -68,10 +68,20 @@ function formatPath(segments: readonly PropertyKey[]): string {
 }
 
 /**
+ * How deep a body's lists and objects can nest: the body, a list of PCI
+ * requests (or of another attribute's values), an object of scalars.
+ */
+const MAX_NESTING = 3;
+
+/**
  * Keys in UPPER_SNAKE, recursively. `path` is the position in the body as
  * segments, turned into text only for an error: every request passes here.
+ * A list or object nested deeper than any valid body is left as it is, for
+ * the shape check to refuse by its path: walking it could exhaust the stack
+ * (a 1 MB body can nest 500,000 lists).
  */
 function canonicalize(v: unknown, path: PathSegments, origins: Origins): unknown {
+  if (path.length >= MAX_NESTING) return v;
   if (Array.isArray(v)) {
     return v.map((x, i) => {
       path.push(i);

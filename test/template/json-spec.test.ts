@@ -132,3 +132,11 @@ test('a long value is echoed cut short, with its length', () => {
   // Up to 40 characters a value is echoed whole.
   assertInvalid({ schedPolicy: 'b'.repeat(40) }, `schedPolicy: must be "pack" or "spread", got "${'b'.repeat(40)}"`);
 });
+
+test('lists and objects nested deeper than any body are refused by path, however deep', () => {
+  const depth = 200_000;
+  const deep = JSON.parse(`{"a":${'['.repeat(depth)}${']'.repeat(depth)}}`) as unknown;
+  assertInvalid(deep, 'a: expected a string, number, boolean, object of those, or a list of them', { field: 'a' });
+  const objects = JSON.parse(`{"pci":[{"class":"0300","opts":${'{"b":'.repeat(depth)}1${'}'.repeat(depth)}}]}`) as unknown;
+  assertInvalid(objects, 'pci[0].opts: expected a string, number or boolean', { field: 'pci[0].opts' });
+});
