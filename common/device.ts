@@ -65,6 +65,18 @@ export interface HostReport {
 
 export const PCI_BRIDGE_CLASS = '0604';
 
+/** `dddd:bb:dd.f`; VMD and some hypervisors use 5-digit domains (`10000:e1:00.0`). */
+export const PCI_ADDRESS_RE = /^([0-9a-f]{4,8}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/;
+
+export function isPciAddress(s: string): boolean {
+  return PCI_ADDRESS_RE.test(s);
+}
+
+/** As `lspci -mm` prints it: `01:00.0`, with the domain only when it is not 0000. */
+export function shortAddress(address: string): string {
+  return address.startsWith('0000:') && address.length === 12 ? address.slice(5) : address;
+}
+
 /** `vvvv:dddd:cccc`, as OpenNebula's TYPE. */
 export function deviceType(d: Pick<DeviceReport, 'vendor' | 'device' | 'class'>): string {
   return `${d.vendor}:${d.device}:${d.class}`;

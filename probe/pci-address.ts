@@ -1,16 +1,8 @@
 /** PCI addresses as sysfs names them (`0000:01:00.0`) and as lspci prints them. */
 
-/** `dddd:bb:dd.f`; VMD and some hypervisors use 5-digit domains (`10000:e1:00.0`). */
-export const PCI_ADDRESS_RE = /^([0-9a-f]{4,8}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/;
+import { PCI_ADDRESS_RE } from '../common/index.js';
 
-export function isPciAddress(s: string): boolean {
-  return PCI_ADDRESS_RE.test(s);
-}
-
-/** As `lspci -mm` prints it: `01:00.0`, with the domain only when it is not 0000. */
-export function shortAddress(address: string): string {
-  return address.startsWith('0000:') && address.length === 12 ? address.slice(5) : address;
-}
+export { PCI_ADDRESS_RE, isPciAddress, shortAddress } from '../common/index.js';
 
 /** Numeric sort key (domain, bus, device, function) in one number; lspci's order. */
 export function addressSortKey(address: string): number {

@@ -8,6 +8,8 @@ import { status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../common/index.js';
 import { PcischedError } from '../common/index.js';
 import {
+  checkDeviceReports,
+  checkHostName,
   deviceFromWire,
   factsFromWire,
   type ConnectRequest,
@@ -39,7 +41,7 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
         const body = msg.body;
         if (!body) return fail(status.INVALID_ARGUMENT, 'empty message');
         if (body.$case === 'hello') {
-          if (!body.value.hostName) return fail(status.INVALID_ARGUMENT, 'hello.host_name is required');
+          checkHostName(body.value.hostName);
           hostName = body.value.hostName;
           session = body.value.session;
           intervalMs = body.value.intervalMs || 10_000;
@@ -55,13 +57,15 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
         if (hostName === null) return fail(status.FAILED_PRECONDITION, 'hello must be the first message');
         if (body.$case === 'snapshot') {
           const snap = body.value;
+          const devices = snap.devices.map(deviceFromWire);
+          checkDeviceReports(devices);
           await scheduler.probeSnapshot({
             name: hostName,
             session,
             generation: snap.generation,
             intervalMs,
             facts: factsFromWire(snap.host),
-            devices: snap.devices.map(deviceFromWire),
+            devices,
           });
           call.write({ body: { $case: 'ack', value: { generation: snap.generation } } });
         } else if (body.$case === 'heartbeat') {

@@ -39,6 +39,8 @@ export const channelOptions: ChannelOptions = {
   'grpc.http2.min_ping_interval_without_data_ms': 10_000,
 };
 
+export { checkHostName, checkDeviceReports } from './report-check.js';
+
 const orNull = <T>(v: T | undefined): T | null => (v === undefined ? null : v);
 const orUndef = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
 
