@@ -140,3 +140,7 @@ test('lists and objects nested deeper than any body are refused by path, however
   const objects = JSON.parse(`{"pci":[{"class":"0300","opts":${'{"b":'.repeat(depth)}1${'}'.repeat(depth)}}]}`) as unknown;
   assertInvalid(objects, 'pci[0].opts: expected a string, number or boolean', { field: 'pci[0].opts' });
 });
+
+test('at most 256 PCI requests in a body too', () => {
+  assertInvalid({ pci: Array.from({ length: 300 }, () => ({ class: '0300' })) }, 'pci[256]: a VM may ask for at most 256 PCI devices', { field: 'pci[256]' });
+});

@@ -211,3 +211,9 @@ test('long values and names are echoed cut short, with their length', () => {
   assertInvalid(`${name} = 1`, `line 1, column 1: invalid attribute name "${name.slice(0, 40)}…" (60 characters): use letters, digits and "_", not starting with a digit`);
   assertInvalid(`NAME = x ${'w'.repeat(50)}`, `line 1, column 10: unexpected "${'w'.repeat(40)}…" (50 characters) after the value of NAME; quote values that contain spaces`);
 });
+
+test('at most 256 PCI requests: the 257th is refused where it stands', () => {
+  const lines = Array.from({ length: 257 }, () => 'PCI = [ CLASS = "0300" ]');
+  assert.equal(parseTemplate(lines.slice(0, 256).join('\n')).pci.length, 256);
+  assertInvalid(lines.join('\n'), 'line 257, column 1: PCI[256]: a VM may ask for at most 256 PCI devices', { line: 257, column: 1, field: 'PCI[256]' });
+});
