@@ -15,9 +15,9 @@ const SHORT_ADDRESS = /^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2}
 const MATCH_ATTRIBUTES: readonly MatchAttribute[] = ['NUMA_NODE', 'PCIE_ROOT'];
 const ID_KEYS = ['VENDOR', 'DEVICE', 'CLASS'] as const;
 /**
- * PCI requests one VM may make. Why: libvirt puts each passed-through PCIe
- * device behind a root port of its own, on a bus of its own, and a VM's PCI
- * domain has 256 bus numbers, so no VM can take more. Unbounded, a 1 MB
+ * PCI requests one VM may make. Why: on the q35 machine type libvirt puts
+ * each passed-through PCIe device behind a root port of its own, on a bus of
+ * its own, and a VM's PCI domain has 256 bus numbers. Unbounded, a 1 MB
  * template of 20,000 requests held the event loop 0.65 s and stayed pending
  * for ever.
  */
