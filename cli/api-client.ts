@@ -36,7 +36,7 @@ export class ApiClient {
       } catch {
         // not JSON: show the body as is
       }
-      throw new CliExit(res.status === 404 ? ExitCode.notFound : ExitCode.error, detail || `HTTP ${res.status}`);
+      throw new CliExit(res.status === 404 ? ExitCode.notFound : ExitCode.error, detail || `HTTP ${res.status}`, res.status);
     }
     return text;
   }

@@ -74,7 +74,13 @@ export function registerVmCommands(program: Command, io: CliIo): void {
         throw new CliExit(ExitCode.error, `cannot read ${file}: ${(err as Error).message}`);
       }
       const isJson = /^\s*\{/.test(text);
-      const created = await client(cmd, io).request<VmJson>('POST', '/vms', { type: isJson ? 'application/json' : 'text/plain', data: text });
+      const created = await client(cmd, io)
+        .request<VmJson>('POST', '/vms', { type: isJson ? 'application/json' : 'text/plain', data: text })
+        .catch((err: unknown) => {
+          // The API names the line and column, or the JSON path; the file is ours to name.
+          if (err instanceof CliExit && err.httpStatus === 400 && file !== '-') throw new CliExit(err.exitCode, `${file}: ${err.message}`, err.httpStatus);
+          throw err;
+        });
       if (opts.json) printJson(io, created);
       else io.stdout(formatVmShow(created, styleFor(io)));
     });

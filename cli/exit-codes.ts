@@ -13,6 +13,8 @@ export class CliExit extends Error {
   constructor(
     readonly exitCode: ExitCodeValue,
     message: string,
+    /** The API's HTTP status, when the API refused the request. */
+    readonly httpStatus?: number,
   ) {
     super(message);
   }

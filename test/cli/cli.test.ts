@@ -3,6 +3,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { runCli, type CliIo } from '../../cli/index.js';
 import { gpuHostSharedGroup, type FakeHost } from '../helpers/fake-host.js';
 import { startCluster, type TestCluster } from '../helpers/cluster.js';
@@ -74,6 +77,16 @@ test('exit codes: usage 2, not found 4, error 1 with the problem detail on stder
   const invalid = await cli(['vm', 'create', '-'], 'PCI = [ VENDOR = "zz" ]\n');
   assert.equal(invalid.code, 1);
   assert.match(invalid.err, /^error: line 1, column \d+: PCI\[0\]\.VENDOR: /);
+  // From a file, the error names the file before the line and column.
+  const dir = mkdtempSync(path.join(tmpdir(), 'pcisched-cli-'));
+  try {
+    const file = path.join(dir, 'gpu.tpl');
+    writeFileSync(file, 'NAME = "x"\nPCI = [ VENDOR = "10dex" ]\n');
+    const fromFile = await cli(['vm', 'create', file]);
+    assert.deepEqual([fromFile.code, fromFile.out, fromFile.err], [1, '', `error: ${file}: line 2, column 18: PCI[0].VENDOR: must be 4 hex digits (e.g. "10de"), got "10dex"\n`]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const down = await runCli(['--api', 'http://127.0.0.1:1', 'host', 'list'], { stdout: () => {}, stderr: () => {}, isTerminal: false, env: {}, readStdin: async () => '' });
   assert.equal(down, 1);
 });

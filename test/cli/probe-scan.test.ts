@@ -7,7 +7,9 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { edgeCaseHost } from '../helpers/fake-host.js';
-import { runCliProcess } from '../helpers/processes.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { BIN, runCliProcess } from '../helpers/processes.js';
 
 test('probe scan --json prints {host, devices} with the contract field names', async () => {
   const host = await edgeCaseHost();
@@ -43,5 +45,20 @@ test('an invalid pci.conf exits non-zero naming the file, the key and the reason
     assert.match(re.stderr, /device_name/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a reader that closes the pipe early (| head) ends the command quietly, with exit code 0', async () => {
+  const host = await edgeCaseHost();
+  try {
+    const proc = spawn(BIN, ['probe', 'scan', '--host-root', host.root, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before the scan prints: its first write meets a closed pipe (EPIPE).
+    proc.stdout!.destroy();
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(proc, 'exit')) as [number | null];
+    assert.deepEqual([code, stderr], [0, '']);
+  } finally {
+    await host.cleanup();
   }
 });
