@@ -21,6 +21,16 @@ import type { Scheduler } from './scheduler.js';
 type Stream = ServerDuplexStream<ConnectRequest, ConnectResponse>;
 
 export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeServiceServer {
+  /**
+   * The stream each host name is connected on. Why: two probes that report
+   * under one name (a cloned agent config) would overwrite each other's
+   * devices, and this host's prepare requests (binding devices to vfio-pci)
+   * would go to whichever said hello last. The first stays; another probe
+   * is refused until it has gone. The same probe (its session) reconnecting
+   * replaces its old stream, which the server may not have seen close yet
+   * (up to keepalive's 40 s after a network fault).
+   */
+  const connected = new Map<string, { call: Stream; session: string; peer: string; close: (details: string) => void }>();
   return {
     connect(call: Stream) {
       let hostName: string | null = null;
@@ -30,10 +40,14 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
       let closed = false;
       let detach: (() => void) | null = null;
 
+      const release = () => {
+        if (hostName !== null && connected.get(hostName)?.call === call) connected.delete(hostName);
+      };
       const fail = (code: status, details: string) => {
         if (closed) return;
         closed = true;
         detach?.();
+        release();
         call.emit('error', { code, details });
       };
 
@@ -42,8 +56,20 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
         if (!body) return fail(status.INVALID_ARGUMENT, 'empty message');
         if (body.$case === 'hello') {
           checkHostName(body.value.hostName);
+          const holder = connected.get(body.value.hostName);
+          if (holder !== undefined && holder.call !== call && holder.session === body.value.session) {
+            holder.close(`replaced by a newer connection of the same probe (${call.getPeer()})`);
+          } else if (holder !== undefined && holder.call !== call) {
+            logger.warn({ host: body.value.hostName, peer: call.getPeer(), connectedPeer: holder.peer }, 'a second probe reports under a connected host name; refused');
+            return fail(
+              status.ALREADY_EXISTS,
+              `host ${body.value.hostName} is already connected from another probe (${holder.peer}, session ${holder.session}): give each hypervisor its own host name`,
+            );
+          }
+          release();
           hostName = body.value.hostName;
           session = body.value.session;
+          connected.set(hostName, { call, session, peer: call.getPeer(), close: (details) => fail(status.ABORTED, details) });
           intervalMs = body.value.intervalMs || 10_000;
           const known = await scheduler.probeHello(hostName, session, intervalMs);
           call.write({ body: { $case: 'welcome', value: { knownGeneration: known } } });
@@ -93,6 +119,7 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
       });
       call.on('end', () => {
         detach?.();
+        release();
         void chain.finally(() => {
           if (!closed) {
             closed = true;
@@ -102,11 +129,13 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
       });
       call.on('error', (err) => {
         detach?.();
+        release();
         logger.debug({ host: hostName, err: err.message }, 'probe stream error');
       });
       call.on('cancelled', () => {
         closed = true;
         detach?.();
+        release();
       });
     },
   };

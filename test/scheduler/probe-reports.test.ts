@@ -16,26 +16,47 @@ import { startCluster } from '../helpers/cluster.js';
 
 const FACTS = { kernelCmdline: 'intel_iommu=on', cpuVendor: 'GenuineIntel', iommuEnabled: true, loadedModules: ['vfio_pci'], iommuGroupCount: 1 };
 
-/** hello, then a snapshot of `devices`; resolves with the stream's end: the acks it got, or its error. */
-function sendSnapshot(address: string, hostName: string, devices: DeviceReport[]): Promise<{ acked: boolean; code?: number; details?: string }> {
+type StreamEnd = { acked: boolean; code?: number; details?: string };
+
+/**
+ * A probe stream: hello, then a snapshot of `devices`. `first` resolves at
+ * the first ack or at the stream's error; `ended` at its error (or close).
+ */
+function openStream(address: string, hostName: string, devices: DeviceReport[], session = 's1') {
   const client = new ProbeServiceClient(address, credentials.createInsecure(), channelOptions);
   const call = client.connect();
-  return new Promise((resolve) => {
-    let acked = false;
-    const done = (r: { acked: boolean; code?: number; details?: string }) => {
-      call.cancel();
-      client.close();
-      resolve(r);
-    };
+  let acked = false;
+  let firstDone: (r: StreamEnd) => void = () => {};
+  const first = new Promise<StreamEnd>((resolve) => (firstDone = resolve));
+  const ended = new Promise<StreamEnd>((resolve) => {
     call.on('data', (m: ConnectResponse) => {
       if (m.body?.$case !== 'ack') return;
       acked = true;
-      done({ acked });
+      firstDone({ acked });
     });
-    call.on('error', (err: { code: number; details: string }) => done({ acked, code: err.code, details: err.details }));
-    call.write({ body: { $case: 'hello', value: { hostName, session: 's1', intervalMs: 10_000, probeVersion: 'test' } } });
-    call.write({ body: { $case: 'snapshot', value: { generation: 1, host: FACTS, devices: devices.map(deviceToWire) } } });
+    call.on('error', (err: { code: number; details: string }) => {
+      const r = { acked, code: err.code, details: err.details };
+      firstDone(r);
+      resolve(r);
+    });
   });
+  call.write({ body: { $case: 'hello', value: { hostName, session, intervalMs: 10_000, probeVersion: 'test' } } });
+  call.write({ body: { $case: 'snapshot', value: { generation: 1, host: FACTS, devices: devices.map(deviceToWire) } } });
+  const close = () => {
+    call.cancel();
+    client.close();
+  };
+  return { first, ended, close };
+}
+
+/** One stream's first answer: the ack, or the error that ended it. */
+async function sendSnapshot(address: string, hostName: string, devices: DeviceReport[]): Promise<StreamEnd> {
+  const stream = openStream(address, hostName, devices);
+  try {
+    return await stream.first;
+  } finally {
+    stream.close();
+  }
 }
 
 test('a report the scanner could not have written is refused by name, and nothing of it is stored', async () => {
@@ -82,5 +103,38 @@ test('what the scanner writes for the fake hosts passes the same checks', async 
     } finally {
       await host.cleanup();
     }
+  }
+});
+
+test('a second probe under a connected host name is refused; the same probe reconnecting takes over its stream', async () => {
+  const cluster = await startCluster();
+  const addresses = async () => (await cluster.api<{ devices: Array<{ address: string }> }>('GET', '/api/v1/hosts/twin')).body.devices.map((d) => d.address);
+  try {
+    const grpc = cluster.server.grpcAddress;
+    const a = openStream(grpc, 'twin', [baseReport('0000:01:00.0')], 'session-a');
+    assert.deepEqual(await a.first, { acked: true });
+    const b = openStream(grpc, 'twin', [baseReport('0000:02:00.0')], 'session-b');
+    const refused = await b.first;
+    assert.equal(refused.code, status.ALREADY_EXISTS);
+    assert.match(refused.details!, /^host twin is already connected from another probe \(.+, session session-a\): give each hypervisor its own host name$/);
+    assert.deepEqual(await addresses(), ['0000:01:00.0'], 'the second probe stored nothing');
+    b.close();
+
+    // The same session again (its old stream not closed yet): the new stream replaces the old one.
+    const a2 = openStream(grpc, 'twin', [baseReport('0000:03:00.0')], 'session-a');
+    assert.deepEqual(await a2.first, { acked: true });
+    const replaced = await a.ended;
+    assert.equal(replaced.code, status.ABORTED);
+    assert.match(replaced.details!, /^replaced by a newer connection of the same probe/);
+    assert.deepEqual(await addresses(), ['0000:03:00.0']);
+
+    // Once it has gone, another probe may take the name.
+    a2.close();
+    await new Promise((r) => setTimeout(r, 200));
+    const c = openStream(grpc, 'twin', [baseReport('0000:04:00.0')], 'session-c');
+    assert.deepEqual(await c.first, { acked: true });
+    c.close();
+  } finally {
+    await cluster.stop();
   }
 });
