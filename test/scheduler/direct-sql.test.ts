@@ -164,11 +164,14 @@ async function walUnderSteadyWrites(catchUpPasses: number, rounds: number): Prom
 
 test('PASSIVE passes run until one finds nothing new, and then the writer starts the WAL over itself, with no RESTART to hold it off', async () => {
   // ~12 MB of frames. One PASSIVE pass per tick reports the WAL as it was
-  // when it began, and the writer appends meanwhile: it never catches up.
+  // when it began, and the writer appends meanwhile: it seldom catches up.
+  // Alone here that WAL reached 16.5 MB; with other tests loading the
+  // machine, the slower writer let a pass catch up now and then (8.5 MB,
+  // 12 MB), so the control is compared with the catch-up run, not a size.
   const withoutCatchUp = await walUnderSteadyWrites(0, 1000);
-  assert.ok(withoutCatchUp > 10_000_000, `one pass per tick: the WAL grew to ${withoutCatchUp} bytes`);
   const withCatchUp = await walUnderSteadyWrites(8, 1000);
   assert.ok(withCatchUp < 6_000_000, `passes until caught up: the WAL grew to ${withCatchUp} bytes`);
+  assert.ok(withoutCatchUp > 2 * withCatchUp, `one pass per tick: the WAL grew to ${withoutCatchUp} bytes, against ${withCatchUp} with catch-up passes`);
 });
 
 /**
