@@ -22,6 +22,13 @@ const ID_KEYS = ['VENDOR', 'DEVICE', 'CLASS'] as const;
  * for ever.
  */
 export const MAX_PCI_REQUESTS = 256;
+/**
+ * A VM's name is printed in tables, logs and the libvirt fragment's comment:
+ * a line break or an escape sequence in it broke `vm list` rows, and a very
+ * long one every table it is in.
+ */
+const MAX_NAME = 128;
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
 /** VM-level attributes that may appear once. */
 const SINGLETONS = new Set(['NAME', 'PCI_MATCH', 'SCHED_POLICY']);
 
@@ -44,7 +51,7 @@ class SpecBuilder {
       addAttribute(spec.attributes, attr.key, plain(attr.value));
       switch (attr.key) {
         case 'NAME':
-          spec.name = this.scalar(attr).value;
+          spec.name = this.vmName(this.scalar(attr));
           break;
         case 'PCI':
           if (spec.pci.length === MAX_PCI_REQUESTS) {
@@ -160,6 +167,12 @@ class SpecBuilder {
     const p = v.value.toLowerCase();
     if (p !== 'pack' && p !== 'spread') throw this.fail(v.pos, 'SCHED_POLICY', `must be "pack" or "spread", got ${quoted(v.value)}`);
     return p;
+  }
+
+  private vmName(v: RawScalar): string {
+    if (CONTROL_CHARACTER.test(v.value)) throw this.fail(v.pos, 'NAME', 'must not contain control characters (line breaks, tabs, escapes)');
+    if (v.value.length > MAX_NAME) throw this.fail(v.pos, 'NAME', `must be at most ${MAX_NAME} characters, got ${v.value.length}`);
+    return v.value;
   }
 
   private scalar(attr: RawAttribute): RawScalar {

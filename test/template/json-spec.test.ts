@@ -144,3 +144,8 @@ test('lists and objects nested deeper than any body are refused by path, however
 test('at most 256 PCI requests in a body too', () => {
   assertInvalid({ pci: Array.from({ length: 300 }, () => ({ class: '0300' })) }, 'pci[256]: a VM may ask for at most 256 PCI devices', { field: 'pci[256]' });
 });
+
+test('name: no control characters, at most 128 characters, named as written', () => {
+  assertInvalid({ name: 'x\ty' }, 'name: must not contain control characters (line breaks, tabs, escapes)', { field: 'name' });
+  assertInvalid({ Name: 'n'.repeat(200) }, 'Name: must be at most 128 characters, got 200', { field: 'Name' });
+});

@@ -217,3 +217,11 @@ test('at most 256 PCI requests: the 257th is refused where it stands', () => {
   assert.equal(parseTemplate(lines.slice(0, 256).join('\n')).pci.length, 256);
   assertInvalid(lines.join('\n'), 'line 257, column 1: PCI[256]: a VM may ask for at most 256 PCI devices', { line: 257, column: 1, field: 'PCI[256]' });
 });
+
+test('NAME: no control characters, at most 128 characters', () => {
+  assertInvalid('NAME = "x\ny"', 'line 1, column 8: NAME: must not contain control characters (line breaks, tabs, escapes)');
+  assertInvalid('NAME = "a\u001b[31mb"', 'line 1, column 8: NAME: must not contain control characters (line breaks, tabs, escapes)');
+  assertInvalid(`NAME = "${'n'.repeat(129)}"`, 'line 1, column 8: NAME: must be at most 128 characters, got 129');
+  assert.equal(parseTemplate(`NAME = "${'n'.repeat(128)}"`).name, 'n'.repeat(128));
+  assert.equal(parseTemplate('NAME = "gpu vm <1> & ünïcode"').name, 'gpu vm <1> & ünïcode');
+});
