@@ -1,6 +1,7 @@
 /**
  * RFC 9457 problem details: the one place where errors become HTTP statuses.
  */
+import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
 import { PcischedError, ValidationError, NotFoundError, type Logger } from '../common/index.js';
 
@@ -34,12 +35,28 @@ export function problemFor(err: unknown, instance?: string): Problem {
     if (err instanceof NotFoundError) Object.assign(problem, { kind: err.kind, id: err.id });
     return problem;
   }
-  // body-parser errors carry a status and an expose flag.
-  const e = err as { status?: number; expose?: boolean; message?: string; type?: string };
+  // body-parser errors carry a status (400, 413, 415) and an expose flag.
+  const e = err as BodyParserError;
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
-    return { type: 'urn:pcisched:problem:invalid_argument', title: 'Bad Request', status: e.status, detail: e.expose && e.message ? e.message : 'malformed request', instance };
+    return { type: 'urn:pcisched:problem:invalid_argument', title: STATUS_CODES[e.status] ?? 'Bad Request', status: e.status, detail: bodyErrorDetail(e), instance };
   }
   return { type: 'urn:pcisched:problem:internal', title: 'Internal Server Error', status: 500, detail: 'internal error', instance };
+}
+
+interface BodyParserError {
+  status?: number;
+  expose?: boolean;
+  message?: string;
+  type?: string;
+  body?: unknown;
+}
+
+function bodyErrorDetail(e: BodyParserError): string {
+  if (!e.expose || !e.message) return 'malformed request';
+  // The JSON parser takes only an object or a list at the top, and says so
+  // as if the JSON were broken (`"null" is not valid JSON`).
+  if (e.type === 'entity.parse.failed' && typeof e.body === 'string' && /^\s*[^\s{[]/.test(e.body)) return 'the body must be a JSON object';
+  return e.message;
 }
 
 export function problemHandler(logger: Logger): ErrorRequestHandler {

@@ -114,6 +114,15 @@ test('validation errors are 400 problems naming the line and column, or the attr
     assert.match(cel.body.field, /selector/i);
     const none = await c.api<{ status: number }>('POST', '/api/v1/vms', '', 'application/octet-stream');
     assert.equal(none.status, 400);
+    // JSON that is not an object, and a body past the limit: the title follows the status.
+    for (const body of ['null', '"vm"', '12']) {
+      const notObject = await c.api<{ title: string; detail: string }>('POST', '/api/v1/vms', body, 'application/json');
+      assert.deepEqual([notObject.status, notObject.body.title, notObject.body.detail], [400, 'Bad Request', 'the body must be a JSON object'], body);
+    }
+    const truncated = await c.api<{ detail: string }>('POST', '/api/v1/vms', '{"name":', 'application/json');
+    assert.deepEqual([truncated.status, truncated.body.detail], [400, 'Unexpected end of JSON input']);
+    const tooLarge = await c.api<{ title: string; status: number }>('POST', '/api/v1/vms', `NAME = "${'x'.repeat(1_100_000)}"`, 'text/plain');
+    assert.deepEqual([tooLarge.status, tooLarge.body.title, tooLarge.body.status], [413, 'Payload Too Large', 413]);
     const missing = await c.api<{ status: number }>('GET', '/api/v1/vms/12345');
     assert.equal(missing.status, 404);
     // Past the schema's 32-bit ids: no such VM either, not a database error.
