@@ -18,7 +18,7 @@
  * D need not be a multiple of 32: the last card is cut down (fewer VFs) or
  * the rest is filled with NVMe drives.
  */
-import type { DeviceReport, GroupMember, HostFacts } from '../common/index.js';
+import { shortAddress, type DeviceReport, type GroupMember, type HostFacts } from '../common/index.js';
 import type { FakeDevice } from '../test/helpers/fake-host.js';
 
 export interface GenHost {
@@ -88,10 +88,6 @@ const hex4 = (n: number) => n.toString(16).padStart(4, '0');
 
 export function hostName(i: number): string {
   return `node-${String(i).padStart(5, '0')}`;
-}
-
-function shortOf(address: string): string {
-  return address.startsWith('0000:') ? address.slice(5) : address;
 }
 
 /** Cards of one 32-device block, per NUMA node: 2 GPUs, 3 NVMe, 1 NIC. */
@@ -223,7 +219,7 @@ export function generateHost(index: number, devices: number): GenHost {
   for (const f of layout.fns) if (f.physfn) vfsOf.set(f.physfn, [...(vfsOf.get(f.physfn) ?? []), f.address]);
   const reports: DeviceReport[] = layout.fns.map((f) => ({
     address: f.address,
-    shortAddress: shortOf(f.address),
+    shortAddress: shortAddress(f.address),
     vendor: f.vendor,
     device: f.device,
     class: f.class,

@@ -2,13 +2,13 @@
  * Plain DeviceReport building blocks shared by the plain-data builders of the
  * matcher and passthrough tests.
  */
-import type { DeviceReport, GroupMember } from '../../common/index.js';
+import { shortAddress, type DeviceReport, type GroupMember } from '../../common/index.js';
 
 /** Every field at a neutral value: an 8086 network endpoint bound to vfio-pci, alone in no group. */
 export function baseReport(address: string): DeviceReport {
   return {
     address,
-    shortAddress: address.startsWith('0000:') ? address.slice(5) : address,
+    shortAddress: shortAddress(address),
     vendor: '8086', device: '0001', class: '0200', progIf: '00',
     subsystemVendor: '0000', subsystemDevice: '0000', revision: '00',
     vendorName: '', deviceName: '', className: '', subsystemName: '',
