@@ -50,26 +50,30 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
         release();
         call.emit('error', { code, details });
       };
+      /** Connects `name` to this stream; the details of the refusal when another probe holds it. */
+      const claim = (name: string, newSession: string): string | null => {
+        const holder = connected.get(name);
+        if (holder !== undefined && holder.call !== call) {
+          if (holder.session !== newSession) {
+            logger.warn({ host: name, peer: call.getPeer(), connectedPeer: holder.peer }, 'a second probe reports under a connected host name; refused');
+            return `host ${name} is already connected from another probe (${holder.peer}, session ${holder.session}): give each hypervisor its own host name`;
+          }
+          holder.close(`replaced by a newer connection of the same probe (${call.getPeer()})`);
+        }
+        release();
+        connected.set(name, { call, session: newSession, peer: call.getPeer(), close: (details) => fail(status.ABORTED, details) });
+        return null;
+      };
 
       const handle = async (msg: ConnectRequest): Promise<void> => {
         const body = msg.body;
         if (!body) return fail(status.INVALID_ARGUMENT, 'empty message');
         if (body.$case === 'hello') {
           checkHostName(body.value.hostName);
-          const holder = connected.get(body.value.hostName);
-          if (holder !== undefined && holder.call !== call && holder.session === body.value.session) {
-            holder.close(`replaced by a newer connection of the same probe (${call.getPeer()})`);
-          } else if (holder !== undefined && holder.call !== call) {
-            logger.warn({ host: body.value.hostName, peer: call.getPeer(), connectedPeer: holder.peer }, 'a second probe reports under a connected host name; refused');
-            return fail(
-              status.ALREADY_EXISTS,
-              `host ${body.value.hostName} is already connected from another probe (${holder.peer}, session ${holder.session}): give each hypervisor its own host name`,
-            );
-          }
-          release();
+          const refusal = claim(body.value.hostName, body.value.session);
+          if (refusal !== null) return fail(status.ALREADY_EXISTS, refusal);
           hostName = body.value.hostName;
           session = body.value.session;
-          connected.set(hostName, { call, session, peer: call.getPeer(), close: (details) => fail(status.ABORTED, details) });
           intervalMs = body.value.intervalMs || 10_000;
           const known = await scheduler.probeHello(hostName, session, intervalMs);
           call.write({ body: { $case: 'welcome', value: { knownGeneration: known } } });
