@@ -4,8 +4,8 @@
  */
 import express, { type Request } from 'express';
 import type { Logger } from '../common/index.js';
-import { ValidationError, NotFoundError } from '../common/index.js';
-import type { Scheduler, VmRecord } from '../scheduler/index.js';
+import { ValidationError, NotFoundError, quoted } from '../common/index.js';
+import { VM_STATES, type Scheduler, type VmListFilter, type VmRecord, type VmState } from '../scheduler/index.js';
 import { parseTemplate, parseJsonSpec } from '../scheduler/index.js';
 import { problemHandler, sendProblem } from './problem.js';
 import { libvirtDomainFragment, contextVariables } from '../network/index.js';
@@ -39,6 +39,57 @@ function vmId(req: Request): number {
   const id = /^\d{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!(id <= MAX_VM_ID)) throw new NotFoundError('VM', raw);
   return id;
+}
+
+/** A page of `GET /vms` holds at most this many VMs. */
+const MAX_PAGE = 1000;
+const LIST_PARAMS = ['state', 'after', 'limit'];
+
+/** One query parameter as text: given once, or absent. */
+function queryText(req: Request, name: string): string | undefined {
+  const value = req.query[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new ValidationError(`give ${name} once, as text`, { field: name });
+  return value;
+}
+
+function queryInt(req: Request, name: string, min: number, max: number): number | undefined {
+  const text = queryText(req, name);
+  if (text === undefined) return undefined;
+  const n = /^\d{1,10}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= min && n <= max)) throw new ValidationError(`must be a whole number from ${min} to ${max}, got ${quoted(text)}`, { field: name });
+  return n;
+}
+
+/**
+ * `GET /vms?state=pending,allocated&after=ID&limit=N`. Why unknown
+ * parameters are refused: a misspelt filter (`?stat=pending`) would
+ * otherwise list every VM as if it had applied.
+ */
+function vmListFilter(req: Request): VmListFilter {
+  const unknown = Object.keys(req.query).filter((k) => !LIST_PARAMS.includes(k));
+  if (unknown.length > 0) throw new ValidationError(`unknown query parameter ${quoted(unknown[0]!)}; use ${LIST_PARAMS.join(', ')}`, { field: unknown[0]! });
+  const filter: VmListFilter = {};
+  const state = queryText(req, 'state');
+  if (state !== undefined) {
+    const states = state.split(',').map((s) => s.trim());
+    const bad = states.find((s) => !(VM_STATES as readonly string[]).includes(s));
+    if (bad !== undefined) throw new ValidationError(`unknown VM state ${quoted(bad)}; states are ${VM_STATES.join(', ')}`, { field: 'state' });
+    filter.states = states as VmState[];
+  }
+  filter.after = queryInt(req, 'after', 0, MAX_VM_ID);
+  filter.limit = queryInt(req, 'limit', 1, MAX_PAGE);
+  return filter;
+}
+
+/** The next page's URL when this one is full: a VM with a larger id may exist. */
+function nextPage(req: Request, filter: VmListFilter, vms: VmRecord[]): string | null {
+  if (filter.limit === undefined || vms.length < filter.limit) return null;
+  const params = new URLSearchParams();
+  if (filter.states) params.set('state', filter.states.join(','));
+  params.set('after', String(vms.at(-1)!.id));
+  params.set('limit', String(filter.limit));
+  return `${req.baseUrl}${req.path}?${params.toString().replace(/%2C/g, ',')}`;
 }
 
 /** The domain XML fragment for a VM's devices: NIC-type devices as interfaces, the rest as hostdevs. */
@@ -122,8 +173,12 @@ export function createApiApp(options: ApiOptions) {
     res.status(204).end();
   });
 
-  api.get('/vms', async (_req, res) => {
-    res.json((await scheduler.listVms()).map(vmJson));
+  api.get('/vms', async (req, res) => {
+    const filter = vmListFilter(req);
+    const vms = await scheduler.listVms(filter);
+    const next = nextPage(req, filter, vms);
+    if (next) res.links({ next });
+    res.json(vms.map(vmJson));
   });
   api.get('/vms/:id', async (req, res) => {
     res.json(vmJson(await scheduler.getVm(vmId(req))));

@@ -6,7 +6,7 @@ export { Scheduler, type SchedulerOptions, type SchedulerStats } from './schedul
 export type { SchedulerObserver, BatchEvent, SyncEvent } from './observer.js';
 export { createProbeService } from './probe-service.js';
 export { openSqliteDatabase, openPostgresDatabase, type Db, type OpenedDatabase } from './db/index.js';
-export type { VmRecord, VmDevice, VmState, PendingReason } from './vm-store.js';
+export { VM_STATES, type VmRecord, type VmDevice, type VmState, type VmListFilter, type PendingReason } from './vm-store.js';
 export type { HostView, HostDeviceView } from './cluster.js';
 export type { VmSpec, PciRequest, PlacementPolicy, MatchAttribute, CompiledVmSpec } from './spec.js';
 export { parseTemplate, parseJsonSpec, compileSpec } from './template/index.js';

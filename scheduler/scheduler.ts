@@ -16,7 +16,7 @@ import { NotFoundError, ValidationError } from '../common/index.js';
 import { directSql, type Db } from './db/index.js';
 import { HostStore, type StoredHost } from './host-store.js';
 import { NetworkStore, NoFreeAddressError, type NicPlan } from './network-store.js';
-import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, type VmDevice } from './vm-store.js';
+import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, type VmDevice, type VmListFilter } from './vm-store.js';
 import { hostView, replicaOf, type MemHost, type HostView } from './cluster.js';
 import { ClusterState } from './cluster-state.js';
 import { GroupCommit, type BatchItem } from './group-commit.js';
@@ -139,7 +139,7 @@ export class Scheduler {
     }
     for (const stored of await s.hostStore.loadAll()) s.cluster.load(stored, false, stored.lastSeenAt);
     await s.groupCommit.open();
-    for (const vm of await s.vmStore.list({ state: 'pending' })) {
+    for (const vm of await s.vmStore.list({ states: ['pending'] })) {
       try {
         s.pending.set(vm.id, compileSpec(vm.spec));
       } catch (err) {
@@ -330,8 +330,8 @@ export class Scheduler {
     return this.vmStore.get(id);
   }
 
-  listVms(): Promise<VmRecord[]> {
-    return this.vmStore.list();
+  listVms(filter: VmListFilter = {}): Promise<VmRecord[]> {
+    return this.vmStore.list(filter);
   }
 
   stats(): SchedulerStats {

@@ -13,6 +13,15 @@ import { isElsewhereReason } from './pending-reasons.js';
 
 export type VmState = 'pending' | 'allocated' | 'ready' | 'prepare_failed' | 'releasing' | 'released';
 
+export const VM_STATES: readonly VmState[] = ['pending', 'allocated', 'ready', 'prepare_failed', 'releasing', 'released'];
+
+export interface VmListFilter {
+  states?: VmState[];
+  /** Only VMs with a larger id: the id of the last VM of the page before. */
+  after?: number;
+  limit?: number;
+}
+
 export interface VmDevice {
   address: string;
   shortAddress: string;
@@ -101,8 +110,14 @@ export class VmStore {
     return toRecord(row);
   }
 
-  async list(filter: { state?: VmState } = {}): Promise<VmRecord[]> {
-    const rows = await this.db.vm.findMany({ where: filter.state ? { state: filter.state } : {}, include: vmInclude, orderBy: { id: 'asc' } });
+  /** VMs by ascending id: in `states` when given, with ids above `after`, at most `limit` of them. */
+  async list(filter: VmListFilter = {}): Promise<VmRecord[]> {
+    const rows = await this.db.vm.findMany({
+      where: { ...(filter.states ? { state: { in: filter.states } } : {}), ...(filter.after !== undefined ? { id: { gt: filter.after } } : {}) },
+      include: vmInclude,
+      orderBy: { id: 'asc' },
+      ...(filter.limit !== undefined ? { take: filter.limit } : {}),
+    });
     return rows.map(toRecord);
   }
 

@@ -60,6 +60,13 @@ test('vm create from stdin, then vm show and vm list print exact tables', async 
   assert.match(pending.out, /\nPENDING REASONS\n\nHOST   REASON\nnode1  \S.*\n$/);
   const list = await cli(['vm', 'list']);
   assert.equal(list.out, ['ID  NAME  STATE      HOST   DEVICES', ' 1  a     allocated  node1        4', ` ${bId}  b     pending    -            0`, ''].join('\n'));
+  const pendingOnly = await cli(['vm', 'list', '--state', 'pending']);
+  assert.equal(pendingOnly.out, ['ID  NAME  STATE    HOST  DEVICES', ` ${bId}  b     pending  -           0`, ''].join('\n'));
+  const first = await cli(['vm', 'list', '--limit', '1', '--json']);
+  assert.deepEqual(JSON.parse(first.out).map((v: { id: number }) => v.id), [1]);
+  const badState = await cli(['vm', 'list', '--state', 'running']);
+  assert.deepEqual([badState.code, badState.err], [1, 'error: state: unknown VM state "running"; states are pending, allocated, ready, prepare_failed, releasing, released\n']);
+  assert.equal((await cli(['vm', 'list', '--limit', 'x'])).code, 2);
   const hostTable = await cli(['host', 'show', 'node1']);
   assert.match(hostTable.out, /\n {4}1 01:00\.0 10de:1b80:0300 NVIDIA Corporation GP104 \[GeForce GTX 1080\]\n/);
   assert.match(hostTable.out, /\nREADINESS\nCPU VENDOR {12}: intel\nIOMMU {17}: on\n/);
