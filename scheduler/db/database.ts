@@ -37,30 +37,46 @@ export async function openSqliteDatabase(options: { dataDir: string; logger: Log
   } finally {
     raw.close();
   }
-  const captured = capturingFactory(new PrismaBetterSQLite3({ url: file, timeout: 10000 }));
-  const db = new PrismaClient({ adapter: captured.factory });
-  await db.$connect();
-  beginImmediate(captured.adapter());
-  registerDirectSql(db, adapterSql(captured.adapter()));
-  // Prisma's sqlite adapter opens its own connection: same pragmas there.
-  await db.$queryRawUnsafe('PRAGMA busy_timeout = 10000');
-  // The driver's WAL default is NORMAL, which a power loss can roll back
-  // past an acknowledged commit. FULL syncs the WAL on every commit: about
-  // 0.07 ms here, once per group-committed batch.
-  await db.$queryRawUnsafe('PRAGMA synchronous = FULL');
-  await db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 0');
+  // Started first: its thread starts while Prisma connects (60–400 ms here).
+  let db: PrismaClient | undefined;
+  let checkpointerFailed = false;
   const checkpointer = startCheckpointer({
     file,
     logger: options.logger,
     intervalMs: options.checkpointIntervalMs,
-    onFailure: () => void db.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 1000').catch(() => undefined),
+    onFailure: () => {
+      checkpointerFailed = true;
+      void db?.$queryRawUnsafe('PRAGMA wal_autocheckpoint = 1000').catch(() => undefined);
+    },
   });
+  const captured = capturingFactory(new PrismaBetterSQLite3({ url: file, timeout: 10000 }));
+  const client = new PrismaClient({ adapter: captured.factory });
+  db = client;
+  try {
+    await client.$connect();
+    beginImmediate(captured.adapter());
+    registerDirectSql(client, adapterSql(captured.adapter()));
+    // Prisma's sqlite adapter opens its own connection: same pragmas there.
+    await client.$queryRawUnsafe('PRAGMA busy_timeout = 10000');
+    // The driver's WAL default is NORMAL, which a power loss can roll back
+    // past an acknowledged commit. FULL syncs the WAL on every commit: about
+    // 0.07 ms here, once per group-committed batch.
+    await client.$queryRawUnsafe('PRAGMA synchronous = FULL');
+    // Automatic checkpoints stay on if the worker already failed.
+    await client.$queryRawUnsafe(`PRAGMA wal_autocheckpoint = ${checkpointerFailed ? 1000 : 0}`);
+    // Checkpoints run from the first commit on: a writer that starts before them grows the WAL unchecked.
+    await checkpointer.ready;
+  } catch (err) {
+    await checkpointer.stop();
+    await client.$disconnect().catch(() => undefined);
+    throw err;
+  }
   return {
-    db,
+    db: client,
     file,
     async close() {
       await checkpointer.stop();
-      await db.$disconnect();
+      await client.$disconnect();
     },
   };
 }

@@ -6,7 +6,7 @@
  * RETURNING rows, and reports constraint violations by code.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -14,6 +14,7 @@ import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { PrismaBetterSQLite3 } from '@prisma/adapter-better-sqlite3';
+import { eventually } from '../helpers/processes.js';
 import { silentLogger } from '../../common/index.js';
 import {
   Prisma, adapterSql, capturingFactory, clientSql, directSql, migrateSqlite, openSqliteDatabase, readMigrations, startCheckpointer, MIGRATIONS_DIR,
@@ -97,8 +98,9 @@ test('an opened database syncs every commit and leaves checkpoints to the worker
     assert.ok(first > 800_000, `WAL holds the first round (${first} bytes)`);
     // Once the worker has copied every frame, the next writer starts the WAL
     // over: the same amount again fits in the same file. Without checkpoints
-    // (autocheckpoint is off) the file would double.
-    await new Promise((r) => setTimeout(r, 400));
+    // (autocheckpoint is off) the file would double. A wait, not a fixed
+    // sleep: a loaded machine can starve the worker's thread for a while.
+    await eventually(async () => walBackfilled(opened.file), 10_000, 'the worker copied every frame');
     await fill('b');
     const second = statSync(wal).size;
     assert.ok(second < first * 1.5, `WAL reused: ${first} → ${second} bytes`);
@@ -134,6 +136,17 @@ test('under steady writes through the scheduler\'s connection the worker still k
 });
 
 /**
+ * Whether a checkpoint has copied every frame of the WAL into the database,
+ * read from the WAL index (`-shm`, SQLite's documented layout, native byte
+ * order): the header's mxFrame at byte 16, the checkpoint's nBackfill at 96.
+ */
+function walBackfilled(dbFile: string): boolean {
+  const shm = readFileSync(`${dbFile}-shm`);
+  const mxFrame = shm.readUInt32LE(16);
+  return mxFrame > 0 && shm.readUInt32LE(96) === mxFrame;
+}
+
+/**
  * `rounds` commits of ~8 KB each, one every millisecond or so, on a plain
  * connection with a checkpointer that never runs RESTART; the largest the WAL
  * file grew.
@@ -147,6 +160,7 @@ async function walUnderSteadyWrites(catchUpPasses: number, rounds: number): Prom
   db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)');
   const cp = startCheckpointer({ file, logger: silentLogger(), intervalMs: 50, restartFrames: -1, catchUpPasses, onFailure: (err) => assert.fail(err) });
   try {
+    await cp.ready;
     const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
     let largest = 0;
     for (let i = 0; i < rounds; i++) {
