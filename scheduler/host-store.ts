@@ -2,8 +2,9 @@
  * Persistence of hosts and their devices: probe snapshots in, host rows out.
  * Only changes are written; an unchanged snapshot or a heartbeat writes nothing.
  */
-import type { Clock, DeviceReport, HostFacts } from '../common/index.js';
-import { Prisma, directSql, sqlDate, type Db } from './db/index.js';
+import { ConflictError, type Clock, type DeviceReport, type HostFacts } from '../common/index.js';
+import { Prisma, directSql, sqlDate, type Db, type SqlRow } from './db/index.js';
+import type { ReplicaLease } from './replica-lease.js';
 
 export interface StoredDevice {
   id: number;
@@ -68,13 +69,31 @@ function toStoredHost(row: HostRow): StoredHost {
   };
 }
 
+/**
+ * A probe may not take its host: another scheduler replica holds it online
+ * for a probe with another session (two hypervisors under one host name).
+ */
+export class HostHeldError extends ConflictError {
+  constructor(
+    readonly host: string,
+    readonly replicaId: string,
+    readonly session: string,
+  ) {
+    super(`host ${host} is already connected through scheduler replica ${replicaId} from another probe (session ${session}): give each hypervisor its own host name`);
+  }
+}
+
 export class HostStore {
+  /** This scheduler process: recorded on the hosts its probes hold online. */
+  private readonly replicaId: string;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    /** This scheduler process: recorded on the hosts its probes hold online. */
-    private readonly replicaId: string,
-  ) {}
+    private readonly lease: Pick<ReplicaLease, 'replicaId' | 'heldElsewhere'>,
+  ) {
+    this.replicaId = lease.replicaId;
+  }
 
   async loadAll(): Promise<StoredHost[]> {
     const rows = await this.db.host.findMany({ include: hostInclude, orderBy: { id: 'asc' } });
@@ -106,8 +125,11 @@ export class HostStore {
         VALUES (${input.name}, 'online', ${this.replicaId}, ${now}, ${now}, ${input.generation}, ${input.session}, ${input.intervalMs}, ${facts})
         ON CONFLICT ("name") DO UPDATE SET "state" = 'online', "replicaId" = excluded."replicaId", "lastSeenAt" = excluded."lastSeenAt", "generation" = excluded."generation",
           "session" = excluded."session", "intervalMs" = excluded."intervalMs", "facts" = excluded."facts"
+        WHERE NOT ${this.lease.heldElsewhere(input.session)}
         RETURNING "id", "registeredAt", "allocVersion"`);
-      const hostId = Number(host!.id);
+      // The insert met the row and the WHERE refused to update it.
+      if (!host) throw (await this.heldError(tx.rows, input.name))!;
+      const hostId = Number(host.id);
       // Integers may come back as bigint, booleans as 0/1: normalised here.
       const existing = (
         await tx.rows(Prisma.sql`
@@ -167,7 +189,7 @@ export class HostStore {
         name: input.name,
         state: 'online',
         lastSeenAt: now,
-        registeredAt: sqlDate(host!.registeredAt),
+        registeredAt: sqlDate(host.registeredAt),
         generation: input.generation,
         session: input.session,
         intervalMs: input.intervalMs,
@@ -190,12 +212,31 @@ export class HostStore {
    * Online: this replica holds the host. Offline only while no other replica
    * holds it: a probe that reconnected elsewhere stays online there.
    */
-  async setState(name: string, state: 'online' | 'offline', lastSeenAt: Date | null): Promise<void> {
+  async setState(name: string, state: 'online', lastSeenAt: Date, session: string): Promise<void>;
+  async setState(name: string, state: 'offline', lastSeenAt: null): Promise<void>;
+  async setState(name: string, state: 'online' | 'offline', lastSeenAt: Date | null, session?: string): Promise<void> {
     if (state === 'online') {
-      await this.db.host.updateMany({ where: { name }, data: { state, replicaId: this.replicaId, ...(lastSeenAt ? { lastSeenAt } : {}) } });
+      // Throws HostHeldError when another replica holds the host for another probe.
+      const [updated] = await directSql(this.db).transaction([
+        {
+          rows: true,
+          sql: Prisma.sql`UPDATE "Host" SET "state" = 'online', "replicaId" = ${this.replicaId}, "lastSeenAt" = ${lastSeenAt}
+            WHERE "name" = ${name} AND NOT ${this.lease.heldElsewhere(session!)} RETURNING "id"`,
+        },
+      ]);
+      if ((updated as SqlRow[]).length === 0) {
+        const held = await this.heldError(async (sql) => (await directSql(this.db).transaction([{ rows: true, sql }]))[0] as SqlRow[], name);
+        if (held) throw held;
+      }
     } else {
       await this.db.host.updateMany({ where: { name, OR: [{ replicaId: this.replicaId }, { replicaId: null }] }, data: { state, replicaId: null } });
     }
+  }
+
+  /** Why `name` could not be taken: the replica and session holding it (null if the host row is gone). */
+  private async heldError(rows: (sql: Prisma.Sql) => Promise<SqlRow[]>, name: string): Promise<HostHeldError | null> {
+    const [row] = await rows(Prisma.sql`SELECT "replicaId", "session" FROM "Host" WHERE "name" = ${name}`);
+    return row ? new HostHeldError(name, String(row.replicaId), String(row.session)) : null;
   }
 
   /** Online again through this replica, if the database lost it meanwhile (another replica found this one's lease lapsed). False if another replica holds it. */

@@ -17,6 +17,7 @@ import {
   type ProbeServiceServer,
 } from '../wire/index.js';
 import type { Scheduler } from './scheduler.js';
+import { HostHeldError } from './host-store.js';
 
 type Stream = ServerDuplexStream<ConnectRequest, ConnectResponse>;
 
@@ -99,7 +100,7 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
           });
           call.write({ body: { $case: 'ack', value: { generation: snap.generation } } });
         } else if (body.$case === 'heartbeat') {
-          const ok = await scheduler.probeHeartbeat(hostName, body.value.generation);
+          const ok = await scheduler.probeHeartbeat(hostName, body.value.generation, session);
           call.write(
             ok
               ? { body: { $case: 'ack', value: { generation: body.value.generation } } }
@@ -116,9 +117,10 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
         chain = chain
           .then(() => (closed ? undefined : handle(msg)))
           .catch((err: unknown) => {
-            logger.error({ host: hostName, err }, 'probe message failed');
+            if (err instanceof HostHeldError) logger.warn({ host: err.host, peer: call.getPeer(), heldBy: err.replicaId }, 'a second probe reports under a host name another replica holds; refused');
+            else logger.error({ host: hostName, err }, 'probe message failed');
             const details = err instanceof PcischedError ? err.message : 'internal error storing probe report';
-            fail(err instanceof PcischedError && err.code === 'invalid_argument' ? status.INVALID_ARGUMENT : status.UNAVAILABLE, details);
+            fail(grpcStatusOf(err), details);
           });
       });
       call.on('end', () => {
@@ -143,4 +145,11 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
       });
     },
   };
+}
+
+/** The status a probe stream ends with when handling one of its messages failed. */
+function grpcStatusOf(err: unknown): status {
+  if (err instanceof HostHeldError) return status.ALREADY_EXISTS;
+  if (err instanceof PcischedError && err.code === 'invalid_argument') return status.INVALID_ARGUMENT;
+  return status.UNAVAILABLE;
 }

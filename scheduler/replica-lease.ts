@@ -35,6 +35,20 @@ export class ReplicaLease {
   // driver adapter: through Prisma Client they were five planned queries,
   // ~13 ms of each pass at 10k hosts.
 
+  /**
+   * SQL, true for a "Host" row that a probe with `session` may not take for
+   * this replica: it is online through another replica whose lease is live,
+   * from a probe with another session. Why the session: the same probe
+   * reconnecting through another replica (a balancer moved it) may take its
+   * host over, a second probe under the same name (a cloned configuration)
+   * may not. The in-process rule for one replica is in probe-service.ts.
+   */
+  heldElsewhere(session: string): Prisma.Sql {
+    const cutoff = new Date(this.clock.now().getTime() - this.leaseMs);
+    return Prisma.sql`("Host"."state" = 'online' AND "Host"."replicaId" IS NOT NULL AND "Host"."replicaId" <> ${this.replicaId} AND "Host"."session" <> ${session}
+      AND "Host"."replicaId" IN (SELECT "id" FROM "Replica" WHERE "heartbeatAt" >= ${cutoff}))`;
+  }
+
   /** Takes or renews this replica's lease (again after another replica found it lapsed and removed it). */
   async renew(): Promise<void> {
     const now = this.clock.now();

@@ -57,6 +57,8 @@ export interface ReplicaSyncDeps {
   observer: SchedulerObserver;
   /** Memory of a host replaced (or made) by what the database holds, keeping this replica's view of its liveness. */
   apply(stored: StoredHost): void;
+  /** The session of the probe streaming to this replica for a host, if one does. */
+  probeSession(host: string): string | undefined;
   /** Something changed: pending VMs may fit now. */
   changed(): void;
   /** Takes up the pending VMs the database holds (others' too) and drops those no longer pending; true if any were new here. */
@@ -119,6 +121,13 @@ export class ReplicaSync {
         if (mem.online && holder === null && (await hostStore.reclaim(mem.name, mem.lastSeenAt))) {
           logger.warn({ host: mem.name }, 'host claimed back: its probe streams to this replica');
           mem.replicaId = lease.replicaId;
+        } else if (mem.online && holder !== null && holder !== lease.replicaId && String(row.session) !== this.deps.probeSession(mem.name)) {
+          // This replica's lease lapsed and another replica took the host for
+          // another probe: the one streaming here is a second probe under that
+          // name now. Offline here, its next message claims the host and is refused.
+          cluster.setOnline(mem, false);
+          mem.replicaId = holder;
+          logger.warn({ host: mem.name, heldBy: holder }, 'host taken by another replica for another probe; the probe streaming here is refused from its next message');
         } else {
           // Another replica's probe stream: shown online here; this replica's own sweep decides for a stream it still holds.
           mem.replicaId = holder;
@@ -153,7 +162,7 @@ function changedHosts(since: number | null): Prisma.Sql {
     since === null
       ? Prisma.sql`TRUE`
       : Prisma.sql`age(h."xmin") <= age(CAST(${String(since)} AS xid))`;
-  return Prisma.sql`SELECT s."horizon", h."id", h."name", h."allocVersion", h."generation", h."state", h."replicaId"
+  return Prisma.sql`SELECT s."horizon", h."id", h."name", h."allocVersion", h."generation", h."state", h."replicaId", h."session"
     FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS "horizon") s
     LEFT JOIN "Host" h ON ${written}`;
 }

@@ -75,6 +75,8 @@ export class Scheduler {
   private readonly shared: boolean;
   /** Pending VMs in submission (id) order. */
   private readonly pending = new Map<number, CompiledVmSpec>();
+  /** The session of the probe last heard from here, per host online through this replica. */
+  private readonly probeSessions = new Map<string, string>();
   /** Pending VMs of other replicas whose stored spec does not compile here (a newer replica's template syntax, say). */
   private readonly uncompiled = new Set<number>();
   private readonly queue = new SerialQueue();
@@ -91,7 +93,7 @@ export class Scheduler {
     const replicaId = opts.replicaId ?? newReplicaId();
     this.shared = directSql(opts.db).provider === 'postgres';
     this.lease = new ReplicaLease(opts.db, opts.clock, replicaId, opts.replicaLeaseMs);
-    this.hostStore = new HostStore(opts.db, opts.clock, replicaId);
+    this.hostStore = new HostStore(opts.db, opts.clock, this.lease);
     this.vmStore = new VmStore(opts.db, opts.clock);
     this.preparation = new Preparation(this.vmStore, opts.logger);
     this.networks = new NetworkStore(opts.db, opts.clock);
@@ -118,6 +120,7 @@ export class Scheduler {
       db: opts.db, queue: this.queue, cluster: this.cluster, hostStore: this.hostStore, lease: this.lease, logger: opts.logger,
       observer: opts.observer ?? silentObserver,
       apply: (stored) => this.applyStored(stored),
+      probeSession: (host) => this.probeSessions.get(host),
       changed: () => this.requestRetry(),
       syncPending: () => this.syncPending(),
     });
@@ -177,14 +180,15 @@ export class Scheduler {
   async probeHello(name: string, session: string, intervalMs: number): Promise<number> {
     const host = this.cluster.hosts.get(name);
     if (!host) return 0;
+    await this.markSeen(host, session);
     host.intervalMs = intervalMs || host.intervalMs;
-    await this.markSeen(host);
     return host.session === session ? host.generation : 0;
   }
 
   async probeSnapshot(input: { name: string; session: string; generation: number; intervalMs: number; facts: HostFacts; devices: DeviceReport[] }): Promise<void> {
     await this.queue.run(async () => {
       const { host: stored, devicesChanged } = await this.hostStore.ingestSnapshot(input);
+      this.probeSessions.set(input.name, input.session);
       const wasOnline = this.cluster.hosts.get(input.name)?.online ?? false;
       this.cluster.load(stored, true, this.opts.clock.now());
       this.opts.logger.info({ host: input.name, generation: input.generation, devices: input.devices.length, changed: devicesChanged }, 'snapshot stored');
@@ -216,22 +220,25 @@ export class Scheduler {
   }
 
   /** A heartbeat: memory only, unless the host comes back online. Returns false if a resync is needed. */
-  async probeHeartbeat(name: string, generation: number): Promise<boolean> {
+  async probeHeartbeat(name: string, generation: number, session: string): Promise<boolean> {
     const host = this.cluster.hosts.get(name);
     if (!host || host.generation !== generation) return false;
-    await this.markSeen(host);
+    await this.markSeen(host, session);
     return true;
   }
 
-  private async markSeen(host: MemHost): Promise<void> {
-    host.lastSeenAt = this.opts.clock.now();
+  /** News from the host's probe (`session`); throws HostHeldError, changing nothing, if another replica holds the host for another probe. */
+  private async markSeen(host: MemHost, session: string): Promise<void> {
+    const now = this.opts.clock.now();
     if (!host.online) {
+      await this.hostStore.setState(host.name, 'online', now, session);
       this.cluster.setOnline(host, true);
       host.replicaId = this.lease.replicaId;
-      await this.hostStore.setState(host.name, 'online', host.lastSeenAt);
       this.opts.logger.info({ host: host.name }, 'host online');
       this.requestRetry();
     }
+    host.lastSeenAt = now;
+    this.probeSessions.set(host.name, session);
   }
 
   /**
@@ -248,6 +255,7 @@ export class Scheduler {
       if (!host.online || !host.lastSeenAt) continue;
       if (now - host.lastSeenAt.getTime() > this.missed * host.intervalMs) {
         this.cluster.setOnline(host, false);
+        this.probeSessions.delete(host.name);
         if (host.replicaId === this.lease.replicaId) host.replicaId = null;
         await this.hostStore.setState(host.name, 'offline', null);
         this.opts.logger.warn({ host: host.name, lastSeenAt: host.lastSeenAt }, 'host offline: heartbeats missed');

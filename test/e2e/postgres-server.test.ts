@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { gpuHostSplitGroups } from '../helpers/fake-host.js';
+import { gpuHostSharedGroup, gpuHostSplitGroups } from '../helpers/fake-host.js';
 import { startServerProcess, startChild, eventually, type Child, type ServerChild } from '../helpers/processes.js';
 import { freshDatabase, pgUnavailable } from '../helpers/postgres.js';
 
@@ -65,4 +65,38 @@ test('a server on PostgreSQL places a VM, and a second server process on the dat
   const g2 = await api<{ host: string; devices: Array<{ address: string }> }>(first, 'GET', `/vms/${waiting.json.id}`);
   assert.equal(g2.json.host, 'node1');
   assert.notDeepEqual(g2.json.devices.map((d) => d.address), placed.json.devices.map((d) => d.address));
+});
+
+test('a second probe under the host name that the other replica\'s probe holds is refused with ALREADY_EXISTS, and the host keeps the first probe\'s devices', { skip }, async () => {
+  const db = await freshDatabase();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'pcisched-pg-twins-'));
+  // Same addresses, different IOMMU groups: a snapshot from the clone would show.
+  const real = await gpuHostSplitGroups();
+  const clone = await gpuHostSharedGroup();
+  cleanups.push(() => real.cleanup(), () => clone.cleanup(), () => db.drop(), async () => rmSync(dataDir, { recursive: true, force: true }));
+
+  const first = await startServerProcess(dataDir, ['--database-url', db.url]);
+  const second = await startServerProcess(dataDir, ['--database-url', db.url]);
+  children.push(first, second);
+  children.push(startChild(['probe', 'run', '--server', first.grpc, '--host-name', 'node1', '--host-root', real.root, '--interval', '0.2']));
+  type HostJson = { state: string; replica: string | null; devices: Array<{ address: string; iommuGroup: number | null }> };
+  const host = async (s: ServerChild) => (await api<HostJson>(s, 'GET', '/hosts/node1')).json;
+  await eventually(async () => (await host(first)).state === 'online', 20_000, 'node1 online');
+  const before = await host(first);
+  const groups = (h: HostJson) => h.devices.map((d) => `${d.address}@${d.iommuGroup}`);
+  // The second replica has seen the host (one sync pass), so the clone's hello is refused, not only its snapshot.
+  await eventually(async () => (await host(second)).replica === before.replica, 10_000, 'second replica sees node1 held by the first');
+
+  const twin = startChild(['probe', 'run', '--server', second.grpc, '--host-name', 'node1', '--host-root', clone.root, '--interval', '0.2']);
+  children.push(twin);
+  await twin.waitFor(/already connected through scheduler replica \S+ from another probe \(session [^)]+\): give each hypervisor its own host name/, 20_000, 'stderr');
+  // A few heartbeats of the first probe later, nothing the clone sent was stored.
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const s of [first, second]) {
+    const now = await host(s);
+    assert.deepEqual([now.state, now.replica, groups(now)], ['online', before.replica, groups(before)]);
+  }
+  // The clone has both GPUs in group 1; the stored host still has them apart.
+  const groupOf = (address: string) => before.devices.find((d) => d.address === address)?.iommuGroup;
+  assert.deepEqual([groupOf('0000:01:00.0'), groupOf('0000:02:00.0')], [6, 7]);
 });

@@ -35,7 +35,7 @@ test('the liveness sweep yields to the event loop between slices and marks offli
 
     // Even hosts keep sending heartbeats; odd ones go quiet for four intervals.
     clock.advance(2000);
-    for (let i = 0; i < HOSTS; i += 2) assert.equal(await s.probeHeartbeat(name(i), 1), true);
+    for (let i = 0; i < HOSTS; i += 2) assert.equal(await s.probeHeartbeat(name(i), 1, 's'), true);
     clock.advance(2000);
     await s.sweepLiveness();
     const offline = s.listHosts().filter((h) => h.state === 'offline').map((h) => h.name);

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pg from 'pg';
 import { silentLogger, type DeviceReport } from '../../common/index.js';
-import { Scheduler, openPostgresDatabase, parseJsonSpec, type OpenedDatabase, type SyncEvent } from '../../scheduler/index.js';
+import { HostHeldError, Scheduler, openPostgresDatabase, parseJsonSpec, type OpenedDatabase, type SyncEvent } from '../../scheduler/index.js';
 import { baseReport } from '../helpers/device-report.js';
 import { HandClock } from '../helpers/hand-clock.js';
 import { freshDatabase, pgUnavailable } from '../helpers/postgres.js';
@@ -106,7 +106,7 @@ test('hosts of a replica whose lease lapsed go offline everywhere, and that repl
 
     // A was alive after all, and its probe still streams to it: its next pass takes the host back.
     a.clock.advance(LEASE_MS + 1000);
-    assert.equal(await a.scheduler.probeHeartbeat('h1', 1), true);
+    assert.equal(await a.scheduler.probeHeartbeat('h1', 1, 's'), true);
     await a.scheduler.syncFromDatabase();
     assert.deepEqual(await rows(), { h1: ['online', 'a'] });
     await b.scheduler.syncFromDatabase();
@@ -134,6 +134,51 @@ test('a probe that moved to another replica stays online there when the first on
     assert.deepEqual(await rows(), { h1: ['offline', null] });
     await a.scheduler.syncFromDatabase();
     assert.deepEqual(view(a.scheduler, 'h1'), ['offline', null]);
+  });
+});
+
+test('a second probe under a host name that another replica holds is refused there, until that replica lets the host go or its lease lapses', { skip }, async () => {
+  await withCluster(async (open, rows) => {
+    const a = await open('a');
+    const b = await open('b');
+    await a.scheduler.syncFromDatabase(); // A's lease
+    await a.scheduler.probeSnapshot(snapshot('h1')); // probe session 's'
+    const heldByA = (err: unknown) => err instanceof HostHeldError && err.host === 'h1' && err.replicaId === 'a' && err.session === 's';
+    // A cloned hypervisor (session 't', no devices) reaches B: its snapshot is refused and stores nothing.
+    const clone = { ...snapshot('h1'), session: 't', devices: [] };
+    await assert.rejects(b.scheduler.probeSnapshot(clone), heldByA);
+    assert.deepEqual(await rows(), { h1: ['online', 'a'] });
+    await b.scheduler.syncFromDatabase();
+    assert.deepEqual(view(b.scheduler, 'h1'), ['online', 'a']);
+    assert.equal(b.scheduler.getHost('h1').devices.length, 1, 'the clone did not replace the devices');
+    // Now that B knows the host, the clone's hello and heartbeats are refused too.
+    await assert.rejects(b.scheduler.probeHello('h1', 't', 1000), heldByA);
+    await assert.rejects(b.scheduler.probeHeartbeat('h1', 1, 't'), heldByA);
+    assert.deepEqual(await rows(), { h1: ['online', 'a'] });
+    assert.deepEqual(view(b.scheduler, 'h1'), ['online', 'a']);
+    // The first probe keeps its host through A.
+    assert.equal(await a.scheduler.probeHeartbeat('h1', 1, 's'), true);
+
+    // A's lease lapses (A stalled): B may give the host to the probe that reached it.
+    b.clock.advance(LEASE_MS + 1000);
+    await b.scheduler.probeSnapshot(clone);
+    assert.deepEqual(await rows(), { h1: ['online', 'b'] });
+    await b.scheduler.syncFromDatabase(); // B's lease
+    // A comes back and renews. Its probe still streams to it, but B holds the
+    // host for another probe: A lets it go, and its probe's next news is refused.
+    a.clock.advance(LEASE_MS + 1000);
+    await a.scheduler.syncFromDatabase();
+    assert.deepEqual(view(a.scheduler, 'h1'), ['online', 'b']);
+    await assert.rejects(a.scheduler.probeHeartbeat('h1', 1, 's'), (err: unknown) => err instanceof HostHeldError && err.replicaId === 'b' && err.session === 't');
+    await assert.rejects(a.scheduler.probeHello('h1', 's', 1000), (err: unknown) => err instanceof HostHeldError && err.replicaId === 'b' && err.session === 't');
+    assert.deepEqual(await rows(), { h1: ['online', 'b'] });
+
+    // Once B lets the host go (heartbeats missed), the first probe may take it back.
+    b.clock.advance(10_000);
+    await b.scheduler.sweepLiveness();
+    assert.deepEqual(await rows(), { h1: ['offline', null] });
+    await a.scheduler.probeSnapshot(snapshot('h1'));
+    assert.deepEqual(await rows(), { h1: ['online', 'a'] });
   });
 });
 
