@@ -6,7 +6,7 @@
  * RETURNING rows, and reports constraint violations by code.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -112,28 +112,35 @@ test('an opened database syncs every commit and leaves checkpoints to the worker
 });
 
 test('under steady writes through the scheduler\'s connection the worker still keeps the WAL small', async () => {
+  // About 12 MB of frames, a commit every millisecond or so, as batches come
+  // between turns of the event loop: never a pause in which a PASSIVE pass
+  // alone could copy every frame. 2.9-3.4 MB alone here; with the machine
+  // starved (three busy processes on two cores) 6.4-7.4 MB, so three tries.
+  const tries: number[] = [];
+  while (tries.length < 3 && !tries.some((size) => size < 6_000_000)) tries.push(await walOfScheduledWrites());
+  assert.ok(Math.min(...tries) < 6_000_000, `the WAL grew to ${tries.join(', ')} bytes over ~12 MB of commits, in ${tries.length} tries`);
+});
+
+/** The largest the WAL of an opened database grew over 1,000 commits of ~8 KB through the direct path. */
+async function walOfScheduledWrites(): Promise<number> {
   const dir = tempDir();
   const opened = await openSqliteDatabase({ dataDir: dir, logger: silentLogger(), checkpointIntervalMs: 50 });
   try {
     const sql = directSql(opened.db);
     const wal = `${opened.file}-wal`;
-    // About 12 MB of frames, a commit every millisecond or so, as batches come
-    // between turns of the event loop: never a pause in which a PASSIVE pass
-    // alone could copy every frame.
     let largest = 0;
     for (let i = 0; i < 1000; i++) {
       await sql.transaction([{ sql: Prisma.sql`INSERT INTO "Host" ("name", "registeredAt", "facts") VALUES (${`s${i}`}, ${new Date()}, ${'x'.repeat(8000)})` }]);
       await new Promise((r) => setTimeout(r, 1));
       if (i % 50 === 0) largest = Math.max(largest, statSync(wal).size);
     }
-    largest = Math.max(largest, statSync(wal).size);
-    assert.ok(largest < 6_000_000, `the WAL grew to ${largest} bytes over ~12 MB of commits`);
     assert.equal(await opened.db.host.count(), 1000);
+    return Math.max(largest, statSync(wal).size);
   } finally {
     await opened.close();
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}
 
 /**
  * Whether a checkpoint has copied every frame of the WAL into the database,
@@ -148,10 +155,11 @@ function walBackfilled(dbFile: string): boolean {
 
 /**
  * `rounds` commits of ~8 KB each, one every millisecond or so, on a plain
- * connection with a checkpointer that never runs RESTART; the largest the WAL
- * file grew.
+ * connection with a checkpointer that never runs RESTART: how often the
+ * writer started the WAL over (the checkpoint sequence in the WAL header,
+ * bytes 12-15, moves on each time) and the largest the file grew.
  */
-async function walUnderSteadyWrites(catchUpPasses: number, rounds: number): Promise<number> {
+async function walUnderSteadyWrites(catchUpPasses: number, rounds: number): Promise<{ restarts: number; largest: number }> {
   const dir = tempDir();
   const file = path.join(dir, 'w.db');
   const db = new Database(file);
@@ -159,16 +167,32 @@ async function walUnderSteadyWrites(catchUpPasses: number, rounds: number): Prom
   db.pragma('wal_autocheckpoint = 0');
   db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)');
   const cp = startCheckpointer({ file, logger: silentLogger(), intervalMs: 50, restartFrames: -1, catchUpPasses, onFailure: (err) => assert.fail(err) });
+  const wal = `${file}-wal`;
+  const header = Buffer.alloc(16);
+  const sequence = () => {
+    const fd = openSync(wal, 'r');
+    try {
+      readSync(fd, header, 0, 16, 0);
+    } finally {
+      closeSync(fd);
+    }
+    return header.readUInt32BE(12);
+  };
   try {
     await cp.ready;
     const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
     let largest = 0;
+    let restarts = 0;
+    let last = -1;
     for (let i = 0; i < rounds; i++) {
       insert.run('x'.repeat(8000));
       await new Promise((r) => setTimeout(r, 1));
-      if (i % 50 === 0) largest = Math.max(largest, statSync(`${file}-wal`).size);
+      const now = sequence();
+      if (last !== -1 && now !== last) restarts++;
+      last = now;
+      if (i % 50 === 0) largest = Math.max(largest, statSync(wal).size);
     }
-    return Math.max(largest, statSync(`${file}-wal`).size);
+    return { restarts, largest: Math.max(largest, statSync(wal).size) };
   } finally {
     await cp.stop();
     db.close();
@@ -178,19 +202,19 @@ async function walUnderSteadyWrites(catchUpPasses: number, rounds: number): Prom
 
 test('PASSIVE passes run until one finds nothing new, and then the writer starts the WAL over itself, with no RESTART to hold it off', async () => {
   // ~12 MB of frames. One PASSIVE pass per tick reports the WAL as it was
-  // when it began, and the writer appends meanwhile: it seldom catches up.
-  // Alone here that WAL reached 16.5 MB; with other tests loading the
-  // machine, the slower writer let a pass catch up now and then (8.5 MB,
-  // 12 MB), so the control is compared with the catch-up run, not a size.
-  // The catch-up run is timing too: once in a loaded suite its checkpointer
-  // thread got so little CPU that the WAL reached 9.4 MB. It gets three
-  // tries to show it stays small, and the best one is compared.
-  const withoutCatchUp = await walUnderSteadyWrites(0, 1000);
-  const tries: number[] = [];
-  while (tries.length < 3 && !tries.some((size) => size < 6_000_000)) tries.push(await walUnderSteadyWrites(8, 1000));
-  const withCatchUp = Math.min(...tries);
-  assert.ok(withCatchUp < 6_000_000, `passes until caught up: the WAL grew to ${tries.join(', ')} bytes in ${tries.length} tries`);
-  assert.ok(withoutCatchUp > 2 * withCatchUp, `one pass per tick: the WAL grew to ${withoutCatchUp} bytes, against ${withCatchUp} with catch-up passes`);
+  // when it began, and the writer appends meanwhile: it seldom catches up,
+  // and the writer never starts the WAL over (here: 0 times, 16.5 MB). With
+  // catch-up passes it did 19-21 times (WAL at most 2.2 MB) alone, 4-21
+  // times with the machine loaded. Counted restarts, not the WAL's size: the
+  // size is the longest stretch without one, which load stretches (up to
+  // 10 MB). The catch-up run gets three tries on a loaded machine.
+  const control = await walUnderSteadyWrites(0, 1000);
+  const tries: Array<{ restarts: number; largest: number }> = [];
+  while (tries.length < 3 && !tries.some((t) => t.restarts >= 5)) tries.push(await walUnderSteadyWrites(8, 1000));
+  const best = Math.max(...tries.map((t) => t.restarts));
+  const seen = tries.map((t) => `${t.restarts} (${t.largest} bytes)`).join(', ');
+  assert.ok(best >= 5, `passes until caught up: the writer started the WAL over ${seen} times in ${tries.length} tries`);
+  assert.ok(control.restarts * 2 < best, `one pass per tick: the writer started the WAL over ${control.restarts} times (${control.largest} bytes), against ${seen} with catch-up passes`);
 });
 
 /**
