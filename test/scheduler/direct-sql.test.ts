@@ -203,18 +203,20 @@ async function walUnderSteadyWrites(catchUpPasses: number, rounds: number): Prom
 test('PASSIVE passes run until one finds nothing new, and then the writer starts the WAL over itself, with no RESTART to hold it off', async () => {
   // ~12 MB of frames. One PASSIVE pass per tick reports the WAL as it was
   // when it began, and the writer appends meanwhile: it seldom catches up,
-  // and the writer never starts the WAL over (here: 0 times, 16.5 MB). With
-  // catch-up passes it did 19-21 times (WAL at most 2.2 MB) alone, 4-21
-  // times with the machine loaded. Counted restarts, not the WAL's size: the
-  // size is the longest stretch without one, which load stretches (up to
-  // 10 MB). The catch-up run gets three tries on a loaded machine.
-  const control = await walUnderSteadyWrites(0, 1000);
-  const tries: Array<{ restarts: number; largest: number }> = [];
-  while (tries.length < 3 && !tries.some((t) => t.restarts >= 5)) tries.push(await walUnderSteadyWrites(8, 1000));
-  const best = Math.max(...tries.map((t) => t.restarts));
-  const seen = tries.map((t) => `${t.restarts} (${t.largest} bytes)`).join(', ');
-  assert.ok(best >= 5, `passes until caught up: the writer started the WAL over ${seen} times in ${tries.length} tries`);
-  assert.ok(control.restarts * 2 < best, `one pass per tick: the writer started the WAL over ${control.restarts} times (${control.largest} bytes), against ${seen} with catch-up passes`);
+  // and the writer never starts the WAL over (here: 0 times, 16.5 MB; 0-2
+  // times in a loaded suite). With catch-up passes it did 19-21 times alone
+  // (WAL at most 2.2 MB), 2-21 times loaded. Counted restarts, not the WAL's
+  // size: the size is the longest stretch without one, which load stretches.
+  // Each try runs both under the same load; three tries for a loaded machine.
+  const tries: string[] = [];
+  let shown = false;
+  while (tries.length < 3 && !shown) {
+    const control = await walUnderSteadyWrites(0, 1000);
+    const catchUp = await walUnderSteadyWrites(8, 1000);
+    tries.push(`${control.restarts} (${control.largest} bytes) against ${catchUp.restarts} (${catchUp.largest} bytes)`);
+    shown = catchUp.restarts >= 3 && catchUp.restarts > 2 * control.restarts;
+  }
+  assert.ok(shown, `the writer started the WAL over, with one pass per tick against passes until caught up: ${tries.join('; ')}`);
 });
 
 /**
