@@ -217,20 +217,19 @@ export class HostStore {
   async setState(name: string, state: 'online' | 'offline', lastSeenAt: Date | null, session?: string): Promise<void> {
     if (state === 'online') {
       // Throws HostHeldError when another replica holds the host for another probe.
-      const [updated] = await directSql(this.db).transaction([
-        {
-          rows: true,
-          sql: Prisma.sql`UPDATE "Host" SET "state" = 'online', "replicaId" = ${this.replicaId}, "lastSeenAt" = ${lastSeenAt}
-            WHERE "name" = ${name} AND NOT ${this.lease.heldElsewhere(session!)} RETURNING "id"`,
-        },
-      ]);
-      if ((updated as SqlRow[]).length === 0) {
-        const held = await this.heldError(async (sql) => (await directSql(this.db).transaction([{ rows: true, sql }]))[0] as SqlRow[], name);
-        if (held) throw held;
-      }
+      const updated = await this.rows(Prisma.sql`UPDATE "Host" SET "state" = 'online', "replicaId" = ${this.replicaId}, "lastSeenAt" = ${lastSeenAt}
+        WHERE "name" = ${name} AND NOT ${this.lease.heldElsewhere(session!)} RETURNING "id"`);
+      const held = updated.length === 0 ? await this.heldError((sql) => this.rows(sql), name) : null;
+      if (held) throw held;
     } else {
       await this.db.host.updateMany({ where: { name, OR: [{ replicaId: this.replicaId }, { replicaId: null }] }, data: { state, replicaId: null } });
     }
+  }
+
+  /** One statement on the direct path, its rows. */
+  private async rows(sql: Prisma.Sql): Promise<SqlRow[]> {
+    const [rows] = await directSql(this.db).transaction([{ rows: true, sql }]);
+    return rows as SqlRow[];
   }
 
   /** Why `name` could not be taken: the replica and session holding it (null if the host row is gone). */

@@ -11,9 +11,9 @@ import { Prisma, directSql, type Db, type SqlRow } from './db/index.js';
 import { allocateLeases, type NicLease, type NicPlan } from './network-store.js';
 import { isElsewhereReason } from './pending-reasons.js';
 
-export type VmState = 'pending' | 'allocated' | 'ready' | 'prepare_failed' | 'releasing' | 'released';
+export const VM_STATES = ['pending', 'allocated', 'ready', 'prepare_failed', 'releasing', 'released'] as const;
 
-export const VM_STATES: readonly VmState[] = ['pending', 'allocated', 'ready', 'prepare_failed', 'releasing', 'released'];
+export type VmState = (typeof VM_STATES)[number];
 
 export interface VmListFilter {
   states?: VmState[];
