@@ -88,10 +88,12 @@ export function registerVmCommands(program: Command, io: CliIo): void {
     .description('VMs by id: all of them, or those in the given states')
     .option('--state <states>', 'only VMs in these states, comma-separated (e.g. pending,prepare_failed)')
     .option('--limit <n>', 'at most this many VMs (1-1000), the lowest ids first', intArg('--limit'))
+    .option('--after <id>', 'only VMs with a larger id (the last id of the page before)', intArg('--after'))
     .option('--json', 'print the REST API JSON')
-    .action(async (opts: { json?: boolean; state?: string; limit?: number }, cmd: Command) => {
+    .action(async (opts: { json?: boolean; state?: string; limit?: number; after?: number }, cmd: Command) => {
       const query = new URLSearchParams();
       if (opts.state !== undefined) query.set('state', opts.state);
+      if (opts.after !== undefined) query.set('after', String(opts.after));
       if (opts.limit !== undefined) query.set('limit', String(opts.limit));
       const vms = await client(cmd, io).request<VmJson[]>('GET', query.size > 0 ? `/vms?${query}` : '/vms');
       if (opts.json) printJson(io, vms);

@@ -64,6 +64,8 @@ test('vm create from stdin, then vm show and vm list print exact tables', async 
   assert.equal(pendingOnly.out, ['ID  NAME  STATE    HOST  DEVICES', ` ${bId}  b     pending  -           0`, ''].join('\n'));
   const first = await cli(['vm', 'list', '--limit', '1', '--json']);
   assert.deepEqual(JSON.parse(first.out).map((v: { id: number }) => v.id), [1]);
+  const next = await cli(['vm', 'list', '--after', '1', '--limit', '1', '--json']);
+  assert.deepEqual(JSON.parse(next.out).map((v: { id: number }) => v.id), [bId]);
   const badState = await cli(['vm', 'list', '--state', 'running']);
   assert.deepEqual([badState.code, badState.err], [1, 'error: state: unknown VM state "running"; states are pending, allocated, ready, prepare_failed, releasing, released\n']);
   assert.equal((await cli(['vm', 'list', '--limit', 'x'])).code, 2);
