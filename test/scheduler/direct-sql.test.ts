@@ -6,7 +6,7 @@
  * RETURNING rows, and reports constraint violations by code.
  */
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -148,9 +148,21 @@ async function walOfScheduledWrites(): Promise<number> {
  * order): the header's mxFrame at byte 16, the checkpoint's nBackfill at 96.
  */
 function walBackfilled(dbFile: string): boolean {
-  const shm = readFileSync(`${dbFile}-shm`);
+  const shm = fileStart(`${dbFile}-shm`, 100);
   const mxFrame = shm.readUInt32LE(16);
   return mxFrame > 0 && shm.readUInt32LE(96) === mxFrame;
+}
+
+/** The first `bytes` bytes of a file, read without the rest (a WAL can be megabytes). */
+function fileStart(file: string, bytes: number): Buffer {
+  const head = Buffer.alloc(bytes);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, head, 0, bytes, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return head;
 }
 
 /**
@@ -168,16 +180,7 @@ async function walUnderSteadyWrites(catchUpPasses: number, rounds: number): Prom
   db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)');
   const cp = startCheckpointer({ file, logger: silentLogger(), intervalMs: 50, restartFrames: -1, catchUpPasses, onFailure: (err) => assert.fail(err) });
   const wal = `${file}-wal`;
-  const header = Buffer.alloc(16);
-  const sequence = () => {
-    const fd = openSync(wal, 'r');
-    try {
-      readSync(fd, header, 0, 16, 0);
-    } finally {
-      closeSync(fd);
-    }
-    return header.readUInt32BE(12);
-  };
+  const sequence = () => fileStart(wal, 16).readUInt32BE(12);
   try {
     await cp.ready;
     const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
