@@ -27,7 +27,7 @@ import { silentLogger } from '../common/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { parseJsonSpec } from '../scheduler/index.js';
 import type { FleetPhase, FleetStart, FleetStats } from './probe-fleet.js';
-import { Latencies, RssSampler, monotonicUs, emit, now, progress, round, rssMb, sleep, tempDir, type ResultLine } from './stats.js';
+import { Latencies, PeakSampler, monotonicUs, emit, now, progress, round, rssMb, sleep, tempDir, type ResultLine } from './stats.js';
 
 export interface IngestOptions {
   streams: number;
@@ -137,7 +137,7 @@ async function submitNewShapes(server: RunningServer, phaseMs: number, everyMs: 
 }
 
 export async function runIngest(opts: IngestOptions): Promise<ResultLine> {
-  const sampler = new RssSampler();
+  const sampler = new PeakSampler();
   const tmp = tempDir('ingest');
   let server: RunningServer | null = null;
   let monitor: Database.Database | null = null;

@@ -11,13 +11,14 @@
  * Releases are timed separately; ops_per_s is placements per second of
  * wall time, releases included.
  */
+import { existsSync, statSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { silentLogger, systemClock } from '../common/index.js';
 import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, type OpenedDatabase, type VmSpec } from '../scheduler/index.js';
 import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { TEMPLATES, generateHost, hostName, templateBody } from './cluster-gen.js';
 import { BatchRecorder, GcWatch } from './tail.js';
-import { CpuMeter, Latencies, monotonicUs, RssSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+import { CpuMeter, Latencies, monotonicUs, PeakSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface PlaceOptions {
   /** Host counts to run, smallest first; growth compares the last to the first. */
@@ -78,6 +79,8 @@ export interface PlaceRun {
   rss_mb: number;
   rss_peak_mb: number;
   heap_used_mb: number;
+  /** The largest the SQLite WAL grew (null on PostgreSQL). */
+  wal_peak_mb: number | null;
   wall_s: number;
   /** Submit latency per template (name without the `vm-<i>-` prefix): p50 and p99 ms, count. */
   by_template: Record<string, { n: number; p50: number; p99: number }>;
@@ -90,10 +93,11 @@ export interface PlaceRun {
 async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { sweepConcurrency: number[] }): Promise<PlaceRun> {
   const { devicesPerHost, vms, releaseEvery, liveVmsPerHost, concurrency, sweepConcurrency, postgresServer, warmupOps } = opts;
   const started = now();
-  const sampler = new RssSampler();
+  const sampler = new PeakSampler();
   const tmp = tempDir('place');
   const logger = silentLogger();
   let database: OpenedDatabase | null = null;
+  let walSampler: PeakSampler | null = null;
   let scratch: TestDatabase | null = null;
   let scheduler: Scheduler | null = null;
   try {
@@ -103,6 +107,9 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       database = await openPostgresDatabase({ url: scratch.url, logger });
     } else {
       database = await openSqliteDatabase({ dataDir: tmp.dir, logger });
+      // The WAL between checkpoints: bounded by the checkpointer's catch-up passes and RESTART.
+      const wal = `${database.file}-wal`;
+      walSampler = new PeakSampler(50, () => (existsSync(wal) ? statSync(wal).size : 0));
     }
     const batches = new BatchRecorder();
     scheduler = await Scheduler.open({ db: database.db, clock: systemClock, logger, policy: 'pack', observer: batches });
@@ -217,6 +224,7 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       rss_mb: rssMb(),
       rss_peak_mb: sampler.stop(),
       heap_used_mb: heapUsedMb(),
+      wal_peak_mb: walSampler?.stop() ?? null,
       wall_s: round((now() - started) / 1000, 1),
       by_template: Object.fromEntries(
         [...perTemplate].sort((a, b) => a[0].localeCompare(b[0])).map(([name, l]) => [name, { n: l.count, p50: round(l.percentile(50), 2), p99: round(l.percentile(99), 2) }]),
@@ -225,6 +233,7 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
     };
   } finally {
     sampler.stop();
+    walSampler?.stop();
     await scheduler?.stop();
     await database?.close();
     await scratch?.drop();

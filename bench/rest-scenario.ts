@@ -29,7 +29,7 @@ import { startServer, type RunningServer } from '../server/index.js';
 import { TEMPLATES, generateHost } from './cluster-gen.js';
 import type { ClientsJob, ClientsResult } from './rest-clients.js';
 import { startFloorServer } from './rest-floor.js';
-import { CpuMeter, monotonicUs, Latencies, RssSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+import { CpuMeter, monotonicUs, Latencies, PeakSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface RestOptions {
   hosts: number;
@@ -46,7 +46,7 @@ export interface RestOptions {
 }
 
 export async function runRest(opts: RestOptions): Promise<ResultLine> {
-  const sampler = new RssSampler();
+  const sampler = new PeakSampler();
   const tmp = tempDir('rest');
   let server: RunningServer | null = null;
   try {

@@ -162,20 +162,20 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Samples RSS periodically to report a peak for one phase. */
-export class RssSampler {
+/** Samples a size periodically (by default the RSS) to report its peak over one phase, in MB. */
+export class PeakSampler {
   private peak = 0;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(intervalMs = 200) {
+  constructor(intervalMs = 200, private readonly read: () => number = () => process.memoryUsage.rss()) {
     this.sample();
     this.timer = setInterval(() => this.sample(), intervalMs);
     this.timer.unref();
   }
 
   sample(): void {
-    const rss = process.memoryUsage.rss();
-    if (rss > this.peak) this.peak = rss;
+    const size = this.read();
+    if (size > this.peak) this.peak = size;
   }
 
   stop(): number {

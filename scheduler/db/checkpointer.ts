@@ -51,50 +51,29 @@ export interface Checkpointer {
   stop(): Promise<void>;
 }
 
-// Plain JavaScript: the worker runs without the TypeScript loader.
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.file);
-// RESTART waits for the writer's lock between its commits; never for long.
-db.pragma('busy_timeout = 200');
-parentPort.postMessage({ open: true });
-let timer = null;
-const tick = () => {
-  try {
-    let [done] = db.pragma('wal_checkpoint(PASSIVE)');
-    // A pass reports the WAL as it was when the pass began, so each further
-    // pass copies what the writer appended during the last; one that finds
-    // nothing new has caught up.
-    let caughtUp = false;
-    for (let i = 0; i < workerData.catchUpPasses && done && !caughtUp; i++) {
-      const before = done.log;
-      [done] = db.pragma('wal_checkpoint(PASSIVE)');
-      caughtUp = done.log === before && done.checkpointed === done.log;
-    }
-    // Caught up, the writer starts the WAL over at its next commit. Else,
-    // when little is left, RESTART; a busy one (the writer held on) is tried
-    // at the next tick.
-    if (!caughtUp && done && done.log > 0 && done.log - done.checkpointed <= workerData.restartFrames) db.pragma('wal_checkpoint(RESTART)');
-  } catch (err) {
-    parentPort.postMessage({ error: String(err && err.message || err) });
-    return;
-  }
-  timer = setTimeout(tick, workerData.intervalMs);
-};
-timer = setTimeout(tick, workerData.intervalMs);
-parentPort.on('message', (msg) => {
-  if (msg !== 'stop') return;
-  clearTimeout(timer);
-  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
-  db.close();
-  parentPort.postMessage({ stopped: true });
-});
-`;
+// The thread's code, in plain JavaScript (see the file for why).
+const WORKER_FILE = new URL('./checkpoint-worker.cjs', import.meta.url);
+
+/** What one tick did: passes run, whether the last found nothing new, whether a RESTART went through. */
+export interface CheckpointTickResult {
+  passes: number;
+  caughtUp: boolean;
+  restarted: boolean;
+}
+
+/**
+ * The worker's tick, on a connection of the caller's: PASSIVE passes until
+ * one finds nothing new, then maybe a RESTART (see checkpoint-worker.cjs).
+ * `duringPass(n, pass)` runs the n-th pass by calling `pass()`, and stands
+ * in for a writer that appends while it runs.
+ */
+export const checkpointTick = (createRequire(import.meta.url)('./checkpoint-worker.cjs') as {
+  checkpointTick(db: { pragma(source: string): unknown }, options: { catchUpPasses: number; restartFrames: number }, duringPass?: (n: number, pass: () => void) => void): CheckpointTickResult;
+}).checkpointTick;
 
 export function startCheckpointer(options: CheckpointerOptions): Checkpointer {
-  const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: options.file, driver, intervalMs: options.intervalMs ?? 1000, restartFrames: options.restartFrames ?? 1024, catchUpPasses: options.catchUpPasses ?? 8 } });
+  const checkpointer = { file: options.file, intervalMs: options.intervalMs ?? 1000, restartFrames: options.restartFrames ?? 1024, catchUpPasses: options.catchUpPasses ?? 8 };
+  const worker = new Worker(WORKER_FILE, { workerData: { checkpointer } });
   let failed = false;
   let stopping: Promise<void> | null = null;
   let opened!: () => void;

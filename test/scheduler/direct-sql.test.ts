@@ -6,7 +6,7 @@
  * RETURNING rows, and reports constraint violations by code.
  */
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -21,6 +21,7 @@ import {
 } from '../../scheduler/db/index.js';
 import { PrismaClient } from '../../gen/prisma/client.js';
 import { exercise, host } from '../helpers/direct-sql-checks.js';
+import { walBackfilled, walFrames, walSequence } from '../helpers/wal-files.js';
 
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'pcisched-sql-'));
 
@@ -111,116 +112,55 @@ test('an opened database syncs every commit and leaves checkpoints to the worker
   }
 });
 
-test('under steady writes through the scheduler\'s connection the worker still keeps the WAL small', async () => {
+test('under steady writes through the scheduler\'s connection the worker keeps starting the WAL over', async () => {
   // About 12 MB of frames, a commit every millisecond or so, as batches come
-  // between turns of the event loop: never a pause in which a PASSIVE pass
-  // alone could copy every frame. 2.9-3.4 MB alone here; with the machine
-  // starved (three busy processes on two cores) 6.4-7.4 MB, so three tries.
-  const tries: number[] = [];
-  while (tries.length < 3 && !tries.some((size) => size < 6_000_000)) tries.push(await walOfScheduledWrites());
-  assert.ok(Math.min(...tries) < 6_000_000, `the WAL grew to ${tries.join(', ')} bytes over ~12 MB of commits, in ${tries.length} tries`);
+  // between turns of the event loop. Whether a tick's passes catch up or its
+  // RESTART takes the rest is a race (checkpoint-tick.test.ts fixes each
+  // outcome); either way the writer starts the WAL over. How large the WAL
+  // grows between restarts depends on the machine's load (2.9-3.4 MB alone
+  // here, 6.4-7.4 MB with three busy processes on two cores, 16.5 MB once in
+  // CI without RESTART), so it is printed by the benchmark, not asserted.
+  const { restarts, largest, frames } = await walOfScheduledWrites();
+  const written = frames * (4096 + 24);
+  assert.ok(restarts >= 3, `the writer started the WAL over ${restarts} times in 1,000 commits`);
+  assert.ok(largest < written / 2, `the WAL grew to ${largest} bytes, for ${written} bytes of frames written`);
 });
 
-/** The largest the WAL of an opened database grew over 1,000 commits of ~8 KB through the direct path. */
-async function walOfScheduledWrites(): Promise<number> {
+/**
+ * 1,000 commits of ~8 KB through the direct path of an opened database: how
+ * often the writer started the WAL over, the largest the file grew, and the
+ * frames (4 KiB pages) written in all.
+ */
+async function walOfScheduledWrites(): Promise<{ restarts: number; largest: number; frames: number }> {
   const dir = tempDir();
   const opened = await openSqliteDatabase({ dataDir: dir, logger: silentLogger(), checkpointIntervalMs: 50 });
   try {
     const sql = directSql(opened.db);
     const wal = `${opened.file}-wal`;
     let largest = 0;
+    let restarts = 0;
+    let frames = 0;
+    let last = -1;
+    let lastFrames = 0;
     for (let i = 0; i < 1000; i++) {
       await sql.transaction([{ sql: Prisma.sql`INSERT INTO "Host" ("name", "registeredAt", "facts") VALUES (${`s${i}`}, ${new Date()}, ${'x'.repeat(8000)})` }]);
+      const sequence = walSequence(opened.file);
+      const now = walFrames(opened.file);
+      const started = last !== -1 && sequence !== last;
+      if (started) restarts++;
+      frames += started ? now : now - lastFrames;
+      last = sequence;
+      lastFrames = now;
+      largest = Math.max(largest, statSync(wal).size);
       await new Promise((r) => setTimeout(r, 1));
-      if (i % 50 === 0) largest = Math.max(largest, statSync(wal).size);
     }
     assert.equal(await opened.db.host.count(), 1000);
-    return Math.max(largest, statSync(wal).size);
+    return { restarts, largest, frames };
   } finally {
     await opened.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-/**
- * Whether a checkpoint has copied every frame of the WAL into the database,
- * read from the WAL index (`-shm`, SQLite's documented layout, native byte
- * order): the header's mxFrame at byte 16, the checkpoint's nBackfill at 96.
- */
-function walBackfilled(dbFile: string): boolean {
-  const shm = fileStart(`${dbFile}-shm`, 100);
-  const mxFrame = shm.readUInt32LE(16);
-  return mxFrame > 0 && shm.readUInt32LE(96) === mxFrame;
-}
-
-/** The first `bytes` bytes of a file, read without the rest (a WAL can be megabytes). */
-function fileStart(file: string, bytes: number): Buffer {
-  const head = Buffer.alloc(bytes);
-  const fd = openSync(file, 'r');
-  try {
-    readSync(fd, head, 0, bytes, 0);
-  } finally {
-    closeSync(fd);
-  }
-  return head;
-}
-
-/**
- * `rounds` commits of ~8 KB each, one every millisecond or so, on a plain
- * connection with a checkpointer that never runs RESTART: how often the
- * writer started the WAL over (the checkpoint sequence in the WAL header,
- * bytes 12-15, moves on each time) and the largest the file grew.
- */
-async function walUnderSteadyWrites(catchUpPasses: number, rounds: number): Promise<{ restarts: number; largest: number }> {
-  const dir = tempDir();
-  const file = path.join(dir, 'w.db');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('wal_autocheckpoint = 0');
-  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)');
-  const cp = startCheckpointer({ file, logger: silentLogger(), intervalMs: 50, restartFrames: -1, catchUpPasses, onFailure: (err) => assert.fail(err) });
-  const wal = `${file}-wal`;
-  const sequence = () => fileStart(wal, 16).readUInt32BE(12);
-  try {
-    await cp.ready;
-    const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
-    let largest = 0;
-    let restarts = 0;
-    let last = -1;
-    for (let i = 0; i < rounds; i++) {
-      insert.run('x'.repeat(8000));
-      await new Promise((r) => setTimeout(r, 1));
-      const now = sequence();
-      if (last !== -1 && now !== last) restarts++;
-      last = now;
-      if (i % 50 === 0) largest = Math.max(largest, statSync(wal).size);
-    }
-    return { restarts, largest: Math.max(largest, statSync(wal).size) };
-  } finally {
-    await cp.stop();
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-test('PASSIVE passes run until one finds nothing new, and then the writer starts the WAL over itself, with no RESTART to hold it off', async () => {
-  // ~12 MB of frames. One PASSIVE pass per tick reports the WAL as it was
-  // when it began, and the writer appends meanwhile: it seldom catches up,
-  // and the writer never starts the WAL over (here: 0 times, 16.5 MB; 0-2
-  // times in a loaded suite). With catch-up passes it did 19-21 times alone
-  // (WAL at most 2.2 MB), 2-21 times loaded. Counted restarts, not the WAL's
-  // size: the size is the longest stretch without one, which load stretches.
-  // Each try runs both under the same load; three tries for a loaded machine.
-  const tries: string[] = [];
-  let shown = false;
-  while (tries.length < 3 && !shown) {
-    const control = await walUnderSteadyWrites(0, 1000);
-    const catchUp = await walUnderSteadyWrites(8, 1000);
-    tries.push(`${control.restarts} (${control.largest} bytes) against ${catchUp.restarts} (${catchUp.largest} bytes)`);
-    shown = catchUp.restarts >= 3 && catchUp.restarts > 2 * control.restarts;
-  }
-  assert.ok(shown, `the writer started the WAL over, with one pass per tick against passes until caught up: ${tries.join('; ')}`);
-});
 
 /**
  * Another connection that takes SQLite's write lock when asked, as the
