@@ -11,11 +11,12 @@
  * Releases are timed separately; ops_per_s is placements per second of
  * wall time, releases included.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { silentLogger, systemClock } from '../common/index.js';
 import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, type OpenedDatabase, type VmSpec } from '../scheduler/index.js';
 import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
+import { walFrames } from '../test/helpers/wal-files.js';
 import { TEMPLATES, generateHost, hostName, templateBody } from './cluster-gen.js';
 import { BatchRecorder, GcWatch } from './tail.js';
 import { CpuMeter, Latencies, monotonicUs, PeakSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
@@ -79,8 +80,9 @@ export interface PlaceRun {
   rss_mb: number;
   rss_peak_mb: number;
   heap_used_mb: number;
-  /** The largest the SQLite WAL grew (null on PostgreSQL). */
-  wal_peak_mb: number | null;
+  /** The most the SQLite WAL held (frames since it last started over) during ingest and during the timed submissions (null on PostgreSQL). */
+  wal_ingest_peak_mb: number | null;
+  wal_submit_peak_mb: number | null;
   wall_s: number;
   /** Submit latency per template (name without the `vm-<i>-` prefix): p50 and p99 ms, count. */
   by_template: Record<string, { n: number; p50: number; p99: number }>;
@@ -97,6 +99,8 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
   const tmp = tempDir('place');
   const logger = silentLogger();
   let database: OpenedDatabase | null = null;
+  // The WAL's size on SQLite, sampled over ingest and then over the timed submissions.
+  let walSize: (() => number) | null = null;
   let walSampler: PeakSampler | null = null;
   let scratch: TestDatabase | null = null;
   let scheduler: Scheduler | null = null;
@@ -107,9 +111,10 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       database = await openPostgresDatabase({ url: scratch.url, logger });
     } else {
       database = await openSqliteDatabase({ dataDir: tmp.dir, logger });
-      // The WAL between checkpoints: bounded by the checkpointer's catch-up passes and RESTART.
-      const wal = `${database.file}-wal`;
-      walSampler = new PeakSampler(50, () => (existsSync(wal) ? statSync(wal).size : 0));
+      // Frames since the WAL last started over (the file itself never shrinks), as 4 KiB pages and their headers.
+      const file = database.file;
+      walSize = () => (existsSync(`${file}-shm`) ? walFrames(file) * (4096 + 24) : 0);
+      walSampler = new PeakSampler(50, walSize);
     }
     const batches = new BatchRecorder();
     scheduler = await Scheduler.open({ db: database.db, clock: systemClock, logger, policy: 'pack', observer: batches });
@@ -177,12 +182,15 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
     const phase = (c: number) => submitPhase(scheduler!, specs, c, live, { hosts, devices: hosts * devicesPerHost, releaseEvery, liveVmsPerHost });
     progress(`place: submitting ${vms} VMs, ${concurrency} in flight (release the oldest every ${releaseEvery || '∞'} and above ${liveVmsPerHost * hosts} live)`);
     const submitMark = monotonicUs();
+    const walIngestPeak = walSampler?.stop() ?? null;
+    if (walSize) walSampler = new PeakSampler(50, walSize);
     const gc = new GcWatch();
     gc.start();
     batches.active = true;
     const meter = new CpuMeter();
     const main = await phase(concurrency);
     const cpu = meter.stop(main.submit.count + main.release.count);
+    const walSubmitPeak = walSampler?.stop() ?? null;
     const endMark = monotonicUs();
     batches.active = false;
     await gc.stop();
@@ -224,7 +232,8 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       rss_mb: rssMb(),
       rss_peak_mb: sampler.stop(),
       heap_used_mb: heapUsedMb(),
-      wal_peak_mb: walSampler?.stop() ?? null,
+      wal_ingest_peak_mb: walIngestPeak,
+      wal_submit_peak_mb: walSubmitPeak,
       wall_s: round((now() - started) / 1000, 1),
       by_template: Object.fromEntries(
         [...perTemplate].sort((a, b) => a[0].localeCompare(b[0])).map(([name, l]) => [name, { n: l.count, p50: round(l.percentile(50), 2), p99: round(l.percentile(99), 2) }]),

@@ -17,11 +17,13 @@
  * a 50 MB database and was never reused, so every commit's fsync also
  * extended the file. So each tick runs PASSIVE passes until one finds nothing
  * new (each copies only what arrived during the last, up to `catchUpPasses`
- * more); the writer's next commit then starts the WAL over. Only when they
- * never catch up, and at most `restartFrames` frames are left, does the
- * worker run a RESTART, which holds the writer off while it copies those and
- * syncs the file. Run every tick, as it once was, the writer's busy handler
- * slept through it each time: 1 to 12 ms of frozen event loop.
+ * more); a writer transaction that begins after that starts the WAL over.
+ * Back-to-back transactions never begin there, so when the passes never
+ * catch up, or the WAL holds more than `restartFrames` frames anyway, and at
+ * most `restartFrames` are left to copy, the worker runs a RESTART, which
+ * holds the writer off while it copies those and syncs the file. Run every
+ * tick, as it once was, the writer's busy handler slept through it each
+ * time: 1 to 12 ms of frozen event loop.
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -32,7 +34,7 @@ export interface CheckpointerOptions {
   logger: Logger;
   /** Time between checkpoints; default 1 s. */
   intervalMs?: number;
-  /** RESTART after PASSIVE passes that did not catch up but left at most this many frames uncopied; default 1,024 (4 MiB of pages), -1 for never. */
+  /** RESTART when the PASSIVE passes did not catch up or the WAL holds more frames than this, and at most this many are left uncopied; default 1,024 (4 MiB of pages), -1 for never. */
   restartFrames?: number;
   /** PASSIVE passes after the first, while the writer keeps appending; default 8, 0 for none. */
   catchUpPasses?: number;

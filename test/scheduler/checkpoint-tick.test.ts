@@ -23,6 +23,7 @@ import { walBackfilled, walSequence } from '../helpers/wal-files.js';
 /** A WAL database with automatic checkpoints off, as the scheduler runs it, and a second connection for the ticks. */
 interface Wal {
   file: string;
+  writer: Database.Database;
   checkpoints: Database.Database;
   commit(n: number): void;
   /** A `duringPass` in which the writer commits `commits(n)` times while the n-th pass runs. */
@@ -59,7 +60,7 @@ function withWal(fn: (w: Wal) => void): void {
     }
   };
   try {
-    fn({ file, checkpoints, commit, writerDuring, walBytes: () => statSync(`${file}-wal`).size });
+    fn({ file, writer, checkpoints, commit, writerDuring, walBytes: () => statSync(`${file}-wal`).size });
   } finally {
     snapshot.close();
     checkpoints.close();
@@ -138,4 +139,30 @@ test('a RESTART held off by a reader reports that it did not go through; the nex
     } finally {
       reader.close();
     }
+  }));
+
+test('a writer transaction open while the passes caught up does not start the WAL over, so a caught-up tick restarts a WAL of more than restartFrames itself', () =>
+  withWal(({ file, writer, commit, checkpoints }) => {
+    commit(20);
+    const sequence = walSequence(file);
+    // Interactive transactions back to back: each began before the last pass
+    // and commits after it, and the next begins after those frames.
+    const openAcross = (restartFrames: number) => {
+      writer.exec('BEGIN IMMEDIATE');
+      commit(1);
+      // RESTART needs the writer's lock: busy at once here, where the worker would wait for the commit.
+      const result = checkpointTick(checkpoints, { catchUpPasses: 8, restartFrames }, undefined);
+      writer.exec('COMMIT');
+      return result;
+    };
+    for (let round = 0; round < 3; round++) {
+      assert.deepEqual(openAcross(-1), { passes: 2, caughtUp: true, restarted: false });
+      assert.equal(walSequence(file), sequence, `round ${round}: caught up, and still not started over`);
+    }
+    // A WAL this small is left to the writer.
+    assert.deepEqual(checkpointTick(checkpoints, { catchUpPasses: 8, restartFrames: 100_000 }), { passes: 2, caughtUp: true, restarted: false });
+    // More than restartFrames frames: the caught-up tick runs a RESTART, with nothing left to copy.
+    assert.deepEqual(checkpointTick(checkpoints, { catchUpPasses: 8, restartFrames: 8 }), { passes: 2, caughtUp: true, restarted: true });
+    commit(1);
+    assert.notEqual(walSequence(file), sequence, 'started over after the RESTART');
   }));

@@ -87,6 +87,7 @@ test('an opened database syncs every commit and leaves checkpoints to the worker
     const pragma = async (name: string) => Number(Object.values((await opened.db.$queryRawUnsafe<Array<Record<string, unknown>>>(`PRAGMA ${name}`))[0]!)[0]);
     assert.equal(await pragma('synchronous'), 2, 'FULL');
     assert.equal(await pragma('wal_autocheckpoint'), 0);
+    assert.equal(await pragma('journal_size_limit'), 64 * 1024 * 1024);
     const sql = directSql(opened.db);
     const wal = `${opened.file}-wal`;
     const fill = async (prefix: string) => {
