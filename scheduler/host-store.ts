@@ -212,18 +212,32 @@ export class HostStore {
    * Online: this replica holds the host. Offline only while no other replica
    * holds it: a probe that reconnected elsewhere stays online there.
    */
-  async setState(name: string, state: 'online', lastSeenAt: Date, session: string): Promise<void>;
+  async setState(name: string, state: 'online', lastSeenAt: Date, session: string, snapshotSession: boolean): Promise<void>;
   async setState(name: string, state: 'offline', lastSeenAt: null): Promise<void>;
-  async setState(name: string, state: 'online' | 'offline', lastSeenAt: Date | null, session?: string): Promise<void> {
+  async setState(name: string, state: 'online' | 'offline', lastSeenAt: Date | null, session?: string, snapshotSession?: boolean): Promise<void> {
     if (state === 'online') {
+      // The stored snapshot is this probe's: its session goes back (letGo emptied it). Another probe's snapshot sets its own.
+      const sessionSet = snapshotSession ? Prisma.sql`, "session" = ${session}` : Prisma.empty;
       // Throws HostHeldError when another replica holds the host for another probe.
-      const updated = await this.rows(Prisma.sql`UPDATE "Host" SET "state" = 'online', "replicaId" = ${this.replicaId}, "lastSeenAt" = ${lastSeenAt}
+      const updated = await this.rows(Prisma.sql`UPDATE "Host" SET "state" = 'online', "replicaId" = ${this.replicaId}, "lastSeenAt" = ${lastSeenAt}${sessionSet}
         WHERE "name" = ${name} AND NOT ${this.lease.heldElsewhere(session!)} RETURNING "id"`);
       const held = updated.length === 0 ? await this.heldError((sql) => this.rows(sql), name) : null;
       if (held) throw held;
     } else {
       await this.db.host.updateMany({ where: { name, OR: [{ replicaId: this.replicaId }, { replicaId: null }] }, data: { state, replicaId: null } });
     }
+  }
+
+  /**
+   * The probe's stream here ended. The host stays online through this
+   * replica (until its sweep: the probe may be back in a moment), but with
+   * no probe session holding it, so that another replica may give it to a
+   * restarted probe at once. setState('online') puts the session back.
+   */
+  async letGo(name: string): Promise<void> {
+    await directSql(this.db).transaction([
+      { sql: Prisma.sql`UPDATE "Host" SET "session" = '' WHERE "name" = ${name} AND "replicaId" = ${this.replicaId} AND "state" = 'online'` },
+    ]);
   }
 
   /** One statement on the direct path, its rows. */

@@ -44,11 +44,18 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
       const release = () => {
         if (hostName !== null && connected.get(hostName)?.call === call) connected.delete(hostName);
       };
+      /** This stream is over: if it was the host's, the scheduler lets the host go (another replica may take it for a restarted probe). */
+      const leave = () => {
+        detach?.();
+        if (hostName === null || connected.get(hostName)?.call !== call) return;
+        const name = hostName;
+        release();
+        scheduler.probeGone(name, session).catch((err: unknown) => logger.warn({ host: name, err }, 'could not record that the probe stream ended; the liveness sweep will'));
+      };
       const fail = (code: status, details: string) => {
         if (closed) return;
         closed = true;
-        detach?.();
-        release();
+        leave();
         call.emit('error', { code, details });
       };
       /** Connects `name` to this stream; the details of the refusal when another probe holds it. */
@@ -59,6 +66,8 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
             logger.warn({ host: name, peer: call.getPeer(), connectedPeer: holder.peer }, 'a second probe reports under a connected host name; refused');
             return `host ${name} is already connected from another probe (${holder.peer}, session ${holder.session}): give each hypervisor its own host name`;
           }
+          // Replaced, not gone: out of the map first, so that its end does not let the host go.
+          connected.delete(name);
           holder.close(`replaced by a newer connection of the same probe (${call.getPeer()})`);
         }
         release();
@@ -124,8 +133,7 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
           });
       });
       call.on('end', () => {
-        detach?.();
-        release();
+        leave();
         void chain.finally(() => {
           if (!closed) {
             closed = true;
@@ -134,14 +142,12 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
         });
       });
       call.on('error', (err) => {
-        detach?.();
-        release();
+        leave();
         logger.debug({ host: hostName, err: err.message }, 'probe stream error');
       });
       call.on('cancelled', () => {
         closed = true;
-        detach?.();
-        release();
+        leave();
       });
     },
   };

@@ -38,14 +38,17 @@ export class ReplicaLease {
   /**
    * SQL, true for a "Host" row that a probe with `session` may not take for
    * this replica: it is online through another replica whose lease is live,
-   * from a probe with another session. Why the session: the same probe
+   * from a probe with another session whose stream there has not ended
+   * (HostStore.letGo empties the session). Why the session: the same probe
    * reconnecting through another replica (a balancer moved it) may take its
    * host over, a second probe under the same name (a cloned configuration)
-   * may not. The in-process rule for one replica is in probe-service.ts.
+   * may not, and a restarted probe (a new session) may once the old one's
+   * stream ended. The in-process rule for one replica is in probe-service.ts.
    */
   heldElsewhere(session: string): Prisma.Sql {
     const cutoff = new Date(this.clock.now().getTime() - this.leaseMs);
-    return Prisma.sql`("Host"."state" = 'online' AND "Host"."replicaId" IS NOT NULL AND "Host"."replicaId" <> ${this.replicaId} AND "Host"."session" <> ${session}
+    return Prisma.sql`("Host"."state" = 'online' AND "Host"."replicaId" IS NOT NULL AND "Host"."replicaId" <> ${this.replicaId}
+      AND "Host"."session" <> ${session} AND "Host"."session" <> ''
       AND "Host"."replicaId" IN (SELECT "id" FROM "Replica" WHERE "heartbeatAt" >= ${cutoff}))`;
   }
 

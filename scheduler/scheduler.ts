@@ -77,6 +77,8 @@ export class Scheduler {
   private readonly pending = new Map<number, CompiledVmSpec>();
   /** The session of the probe last heard from here, per host online through this replica. */
   private readonly probeSessions = new Map<string, string>();
+  /** Hosts whose probe's stream here ended (shared database), and the write that said so: the next news holds them again. */
+  private readonly letGo = new Map<string, Promise<void>>();
   /** Pending VMs of other replicas whose stored spec does not compile here (a newer replica's template syntax, say). */
   private readonly uncompiled = new Set<number>();
   private readonly queue = new SerialQueue();
@@ -170,6 +172,7 @@ export class Scheduler {
     await this.replicaSync.stop();
     await this.queue.idle();
     await this.retryRunning;
+    await Promise.all(this.letGo.values());
     // Its probes will reconnect elsewhere: other replicas need not wait for the lease to lapse.
     if (this.shared) await this.lease.release().catch((err: unknown) => this.opts.logger.warn({ err }, 'could not give up the replica lease; it will lapse'));
   }
@@ -230,15 +233,37 @@ export class Scheduler {
   /** News from the host's probe (`session`); throws HostHeldError, changing nothing, if another replica holds the host for another probe. */
   private async markSeen(host: MemHost, session: string): Promise<void> {
     const now = this.opts.clock.now();
-    if (!host.online) {
-      await this.hostStore.setState(host.name, 'online', now, session);
-      this.cluster.setOnline(host, true);
+    const letGo = this.letGo.get(host.name);
+    if (!host.online || letGo) {
+      // After the write that let the host go, so that it cannot land last.
+      await letGo;
+      await this.hostStore.setState(host.name, 'online', now, session, host.session === session);
+      if (this.letGo.get(host.name) === letGo) this.letGo.delete(host.name);
       host.replicaId = this.lease.replicaId;
-      this.opts.logger.info({ host: host.name }, 'host online');
-      this.requestRetry();
+      if (!host.online) {
+        this.cluster.setOnline(host, true);
+        this.opts.logger.info({ host: host.name }, 'host online');
+        this.requestRetry();
+      }
     }
     host.lastSeenAt = now;
     this.probeSessions.set(host.name, session);
+  }
+
+  /**
+   * The stream of a host's probe (`session`) ended here. The host stays
+   * online here until the liveness sweep, as the probe may be back in a
+   * moment. On a shared database no probe holds it any more, so a restarted
+   * probe (a new session) may take it through another replica at once
+   * instead of being refused until this replica's sweep; this replica's
+   * next sync pass then sees that and lets it go.
+   */
+  async probeGone(name: string, session: string): Promise<void> {
+    if (!this.shared || this.probeSessions.get(name) !== session) return;
+    this.probeSessions.delete(name);
+    const write = this.hostStore.letGo(name);
+    this.letGo.set(name, write.catch(() => undefined));
+    await write;
   }
 
   /**

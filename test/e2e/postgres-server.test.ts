@@ -100,3 +100,34 @@ test('a second probe under the host name that the other replica\'s probe holds i
   const groupOf = (address: string) => before.devices.find((d) => d.address === address)?.iommuGroup;
   assert.deepEqual([groupOf('0000:01:00.0'), groupOf('0000:02:00.0')], [6, 7]);
 });
+
+test('a probe killed while streaming to one replica and started again against another holds its host there at once, not after the first replica\'s sweep', { skip }, async () => {
+  const db = await freshDatabase();
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'pcisched-pg-restart-'));
+  const machine = await gpuHostSplitGroups();
+  cleanups.push(() => machine.cleanup(), () => db.drop(), async () => rmSync(dataDir, { recursive: true, force: true }));
+
+  const first = await startServerProcess(dataDir, ['--database-url', db.url]);
+  const second = await startServerProcess(dataDir, ['--database-url', db.url]);
+  children.push(first, second);
+  // Heartbeats every 30 s: the first replica's sweep would let the host go only after 90 s.
+  const probe = (server: ServerChild) => startChild(['probe', 'run', '--server', server.grpc, '--host-name', 'node1', '--host-root', machine.root, '--interval', '30']);
+  const before = probe(first);
+  children.push(before);
+  type HostJson = { state: string; replica: string | null };
+  const host = async (s: ServerChild) => (await api<HostJson>(s, 'GET', '/hosts/node1')).json;
+  await eventually(async () => (await host(first)).state === 'online', 20_000, 'node1 online');
+  const firstReplica = (await host(first)).replica;
+  await eventually(async () => (await host(second)).replica === firstReplica, 10_000, 'second replica sees node1 held by the first');
+
+  await before.stop('SIGKILL');
+  const after = probe(second);
+  children.push(after);
+  const taken = await eventually(async () => {
+    const now = await host(second);
+    return now.state === 'online' && now.replica !== firstReplica ? now : null;
+  }, 20_000, 'node1 held through the second replica');
+  assert.ok(taken.replica);
+  // The first replica's next sync pass shows the host online through the second.
+  await eventually(async () => (await host(first)).replica === taken.replica, 10_000, 'first replica sees node1 held by the second');
+});

@@ -182,6 +182,39 @@ test('a second probe under a host name that another replica holds is refused the
   });
 });
 
+test('a probe whose stream ended at one replica may come back through another at once with a new session; back at the same replica, it holds the host again', { skip }, async () => {
+  await withCluster(async (open, rows) => {
+    const a = await open('a');
+    const b = await open('b');
+    await a.scheduler.syncFromDatabase();
+    await b.scheduler.syncFromDatabase();
+    await a.scheduler.probeSnapshot(snapshot('h1')); // probe session 's'
+    const restarted = { ...snapshot('h1'), session: 't' };
+    const heldByA = (err: unknown) => err instanceof HostHeldError && err.replicaId === 'a' && err.session === 's';
+    // While the stream of 's' is open at A, a new session is refused at B.
+    await assert.rejects(b.scheduler.probeSnapshot(restarted), heldByA);
+    await a.scheduler.probeGone('h1', 'x'); // not the session A holds it for: nothing changes
+    await assert.rejects(b.scheduler.probeSnapshot(restarted), heldByA);
+
+    // The same probe's stream ends and it comes back to A: A holds the host again, and B still refuses others.
+    await a.scheduler.probeGone('h1', 's');
+    assert.deepEqual(await rows(), { h1: ['online', 'a'] }, 'online until the sweep');
+    assert.deepEqual(view(a.scheduler, 'h1'), ['online', 'a']);
+    assert.equal(await a.scheduler.probeHeartbeat('h1', 1, 's'), true);
+    await assert.rejects(b.scheduler.probeSnapshot(restarted), heldByA);
+
+    // Its stream ends again, and the probe restarts (session 't') through B: B takes the host at once.
+    await a.scheduler.probeGone('h1', 's');
+    await b.scheduler.probeSnapshot(restarted);
+    assert.deepEqual(await rows(), { h1: ['online', 'b'] });
+    // A's next pass sees that and lets the host go; the old session's news is refused there now.
+    await a.scheduler.syncFromDatabase();
+    assert.deepEqual(view(a.scheduler, 'h1'), ['online', 'b']);
+    await assert.rejects(a.scheduler.probeHeartbeat('h1', 1, 's'), (err: unknown) => err instanceof HostHeldError && err.replicaId === 'b' && err.session === 't');
+    assert.equal(await b.scheduler.probeHeartbeat('h1', 1, 't'), true);
+  });
+});
+
 test('a replica that stops gives its hosts up at once; one that restarts finds them offline', { skip }, async () => {
   await withCluster(async (open, rows) => {
     const a = await open('a');
