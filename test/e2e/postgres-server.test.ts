@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { gpuHostSharedGroup, gpuHostSplitGroups } from '../helpers/fake-host.js';
+import { gpuHostSharedGroup, gpuHostSplitGroups, type FakeHost } from '../helpers/fake-host.js';
 import { startServerProcess, startChild, eventually, type Child, type ServerChild } from '../helpers/processes.js';
-import { freshDatabase, pgUnavailable } from '../helpers/postgres.js';
+import { freshDatabase, pgUnavailable, type TestDatabase } from '../helpers/postgres.js';
 
 const skip = pgUnavailable();
 const children: Child[] = [];
@@ -31,11 +31,29 @@ async function api<T>(server: ServerChild, method: string, url: string, body?: u
   return { status: res.status, json: (await res.json()) as T };
 }
 
-test('a server on PostgreSQL places a VM, and a second server process on the database serves it and has the first place what it cannot', { skip }, async () => {
+/** A fresh database and an (unused) data directory, and the fake hosts given, all removed after the tests. */
+async function workspace(prefix: string, ...hosts: FakeHost[]): Promise<{ db: TestDatabase; dataDir: string }> {
   const db = await freshDatabase();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'pcisched-pg-e2e-'));
+  const dataDir = mkdtempSync(path.join(tmpdir(), `pcisched-pg-${prefix}-`));
+  cleanups.push(...hosts.map((h) => () => h.cleanup()), () => db.drop(), async () => rmSync(dataDir, { recursive: true, force: true }));
+  return { db, dataDir };
+}
+
+/** Two server processes on the workspace's database. */
+async function twoReplicas(prefix: string, ...hosts: FakeHost[]): Promise<[ServerChild, ServerChild]> {
+  const { db, dataDir } = await workspace(prefix, ...hosts);
+  const first = await startServerProcess(dataDir, ['--database-url', db.url]);
+  const second = await startServerProcess(dataDir, ['--database-url', db.url]);
+  children.push(first, second);
+  return [first, second];
+}
+
+type NodeJson = { state: string; replica: string | null; devices: Array<{ address: string; iommuGroup: number | null }> };
+const node1 = async (s: ServerChild) => (await api<NodeJson>(s, 'GET', '/hosts/node1')).json;
+
+test('a server on PostgreSQL places a VM, and a second server process on the database serves it and has the first place what it cannot', { skip }, async () => {
   const host = await gpuHostSplitGroups();
-  cleanups.push(() => host.cleanup(), () => db.drop(), async () => rmSync(dataDir, { recursive: true, force: true }));
+  const { db, dataDir } = await workspace('e2e', host);
 
   const first = await startServerProcess(dataDir, ['--database-url', db.url]);
   children.push(first);
@@ -68,24 +86,16 @@ test('a server on PostgreSQL places a VM, and a second server process on the dat
 });
 
 test('a second probe under the host name that the other replica\'s probe holds is refused with ALREADY_EXISTS, and the host keeps the first probe\'s devices', { skip }, async () => {
-  const db = await freshDatabase();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'pcisched-pg-twins-'));
   // Same addresses, different IOMMU groups: a snapshot from the clone would show.
   const real = await gpuHostSplitGroups();
   const clone = await gpuHostSharedGroup();
-  cleanups.push(() => real.cleanup(), () => clone.cleanup(), () => db.drop(), async () => rmSync(dataDir, { recursive: true, force: true }));
-
-  const first = await startServerProcess(dataDir, ['--database-url', db.url]);
-  const second = await startServerProcess(dataDir, ['--database-url', db.url]);
-  children.push(first, second);
+  const [first, second] = await twoReplicas('twins', real, clone);
   children.push(startChild(['probe', 'run', '--server', first.grpc, '--host-name', 'node1', '--host-root', real.root, '--interval', '0.2']));
-  type HostJson = { state: string; replica: string | null; devices: Array<{ address: string; iommuGroup: number | null }> };
-  const host = async (s: ServerChild) => (await api<HostJson>(s, 'GET', '/hosts/node1')).json;
-  await eventually(async () => (await host(first)).state === 'online', 20_000, 'node1 online');
-  const before = await host(first);
-  const groups = (h: HostJson) => h.devices.map((d) => `${d.address}@${d.iommuGroup}`);
+  await eventually(async () => (await node1(first)).state === 'online', 20_000, 'node1 online');
+  const before = await node1(first);
+  const groups = (h: NodeJson) => h.devices.map((d) => `${d.address}@${d.iommuGroup}`);
   // The second replica has seen the host (one sync pass), so the clone's hello is refused, not only its snapshot.
-  await eventually(async () => (await host(second)).replica === before.replica, 10_000, 'second replica sees node1 held by the first');
+  await eventually(async () => (await node1(second)).replica === before.replica, 10_000, 'second replica sees node1 held by the first');
 
   const twin = startChild(['probe', 'run', '--server', second.grpc, '--host-name', 'node1', '--host-root', clone.root, '--interval', '0.2']);
   children.push(twin);
@@ -93,7 +103,7 @@ test('a second probe under the host name that the other replica\'s probe holds i
   // A few heartbeats of the first probe later, nothing the clone sent was stored.
   await new Promise((r) => setTimeout(r, 1000));
   for (const s of [first, second]) {
-    const now = await host(s);
+    const now = await node1(s);
     assert.deepEqual([now.state, now.replica, groups(now)], ['online', before.replica, groups(before)]);
   }
   // The clone has both GPUs in group 1; the stored host still has them apart.
@@ -102,32 +112,23 @@ test('a second probe under the host name that the other replica\'s probe holds i
 });
 
 test('a probe killed while streaming to one replica and started again against another holds its host there at once, not after the first replica\'s sweep', { skip }, async () => {
-  const db = await freshDatabase();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'pcisched-pg-restart-'));
   const machine = await gpuHostSplitGroups();
-  cleanups.push(() => machine.cleanup(), () => db.drop(), async () => rmSync(dataDir, { recursive: true, force: true }));
-
-  const first = await startServerProcess(dataDir, ['--database-url', db.url]);
-  const second = await startServerProcess(dataDir, ['--database-url', db.url]);
-  children.push(first, second);
+  const [first, second] = await twoReplicas('restart', machine);
   // Heartbeats every 30 s: the first replica's sweep would let the host go only after 90 s.
   const probe = (server: ServerChild) => startChild(['probe', 'run', '--server', server.grpc, '--host-name', 'node1', '--host-root', machine.root, '--interval', '30']);
-  const before = probe(first);
-  children.push(before);
-  type HostJson = { state: string; replica: string | null };
-  const host = async (s: ServerChild) => (await api<HostJson>(s, 'GET', '/hosts/node1')).json;
-  await eventually(async () => (await host(first)).state === 'online', 20_000, 'node1 online');
-  const firstReplica = (await host(first)).replica;
-  await eventually(async () => (await host(second)).replica === firstReplica, 10_000, 'second replica sees node1 held by the first');
+  const killed = probe(first);
+  children.push(killed);
+  await eventually(async () => (await node1(first)).state === 'online', 20_000, 'node1 online');
+  const firstReplica = (await node1(first)).replica;
+  await eventually(async () => (await node1(second)).replica === firstReplica, 10_000, 'second replica sees node1 held by the first');
 
-  await before.stop('SIGKILL');
-  const after = probe(second);
-  children.push(after);
+  await killed.stop('SIGKILL');
+  children.push(probe(second));
   const taken = await eventually(async () => {
-    const now = await host(second);
+    const now = await node1(second);
     return now.state === 'online' && now.replica !== firstReplica ? now : null;
   }, 20_000, 'node1 held through the second replica');
   assert.ok(taken.replica);
   // The first replica's next sync pass shows the host online through the second.
-  await eventually(async () => (await host(first)).replica === taken.replica, 10_000, 'first replica sees node1 held by the second');
+  await eventually(async () => (await node1(first)).replica === taken.replica, 10_000, 'first replica sees node1 held by the second');
 });
