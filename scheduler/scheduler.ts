@@ -15,9 +15,10 @@ import type { Clock, HostFacts, Logger, DeviceReport } from '../common/index.js'
 import { NotFoundError, ValidationError } from '../common/index.js';
 import { directSql, type Db } from './db/index.js';
 import { HostStore, type StoredHost } from './host-store.js';
+import { HostLiveness } from './host-liveness.js';
 import { NetworkStore, NoFreeAddressError, type NicPlan } from './network-store.js';
 import { VmStore, PlacementConflictError, type VmRecord, type PendingReason, type VmDevice, type VmListFilter } from './vm-store.js';
-import { hostView, replicaOf, type MemHost, type HostView } from './cluster.js';
+import { hostView, replicaOf, type HostView } from './cluster.js';
 import { ClusterState } from './cluster-state.js';
 import { GroupCommit, type BatchItem } from './group-commit.js';
 import { silentObserver, type SchedulerObserver } from './observer.js';
@@ -28,9 +29,6 @@ import { compileSpec } from './template/index.js';
 import { SerialQueue } from './serial-queue.js';
 import { Preparation, type PrepareReply, type SendPrepare } from './preparation.js';
 import { adviseKernelParams, type Advice } from '../passthrough/index.js';
-
-/** Hosts the liveness sweep looks at between turns of the event loop (~0.5 ms of work at 10k hosts). */
-const SWEEP_SLICE = 1024;
 
 export interface SchedulerOptions {
   db: Db;
@@ -75,10 +73,7 @@ export class Scheduler {
   private readonly shared: boolean;
   /** Pending VMs in submission (id) order. */
   private readonly pending = new Map<number, CompiledVmSpec>();
-  /** The session of the probe last heard from here, per host online through this replica. */
-  private readonly probeSessions = new Map<string, string>();
-  /** Hosts whose probe's stream here ended (shared database), and the write that said so: the next news holds them again. */
-  private readonly letGo = new Map<string, Promise<void>>();
+  private readonly liveness: HostLiveness;
   /** Pending VMs of other replicas whose stored spec does not compile here (a newer replica's template syntax, say). */
   private readonly uncompiled = new Set<number>();
   private readonly queue = new SerialQueue();
@@ -86,7 +81,6 @@ export class Scheduler {
   private readonly vmStore: VmStore;
   private readonly preparation: Preparation;
   readonly networks: NetworkStore;
-  private readonly missed: number;
   private retryRequested = false;
   private retryRunning: Promise<void> | null = null;
   private sweeper: NodeJS.Timeout | null = null;
@@ -99,8 +93,17 @@ export class Scheduler {
     this.vmStore = new VmStore(opts.db, opts.clock);
     this.preparation = new Preparation(this.vmStore, opts.logger);
     this.networks = new NetworkStore(opts.db, opts.clock);
-    this.missed = opts.missedHeartbeats ?? 3;
     this.cluster = new ClusterState({ policy: opts.policy ?? 'pack', stepBudget: opts.stepBudget, logger: opts.logger });
+    this.liveness = new HostLiveness({
+      cluster: this.cluster, hostStore: this.hostStore, lease: this.lease, clock: opts.clock, logger: opts.logger, shared: this.shared,
+      missedHeartbeats: opts.missedHeartbeats ?? 3,
+      cameOnline: () => this.requestRetry(),
+      // Devices of VMs waiting for the host to release them are freed once it is offline.
+      wentOffline: (host) =>
+        this.queue.run(async () => {
+          for (const vm of await this.vmStore.listOnHost(host.id, ['releasing'])) await this.releaseNow(vm.id);
+        }),
+    });
     this.groupCommit = new GroupCommit({
       db: opts.db, clock: opts.clock, logger: opts.logger, queue: this.queue, cluster: this.cluster, vmStore: this.vmStore, observer: opts.observer ?? silentObserver,
       hooks: {
@@ -122,7 +125,7 @@ export class Scheduler {
       db: opts.db, queue: this.queue, cluster: this.cluster, hostStore: this.hostStore, lease: this.lease, logger: opts.logger,
       observer: opts.observer ?? silentObserver,
       apply: (stored) => this.applyStored(stored),
-      probeSession: (host) => this.probeSessions.get(host),
+      probeSession: (host) => this.liveness.session(host),
       changed: () => this.requestRetry(),
       syncPending: () => this.syncPending(),
     });
@@ -172,7 +175,7 @@ export class Scheduler {
     await this.replicaSync.stop();
     await this.queue.idle();
     await this.retryRunning;
-    await Promise.all(this.letGo.values());
+    await this.liveness.settled();
     // Its probes will reconnect elsewhere: other replicas need not wait for the lease to lapse.
     if (this.shared) await this.lease.release().catch((err: unknown) => this.opts.logger.warn({ err }, 'could not give up the replica lease; it will lapse'));
   }
@@ -183,7 +186,7 @@ export class Scheduler {
   async probeHello(name: string, session: string, intervalMs: number): Promise<number> {
     const host = this.cluster.hosts.get(name);
     if (!host) return 0;
-    await this.markSeen(host, session);
+    await this.liveness.seen(host, session);
     host.intervalMs = intervalMs || host.intervalMs;
     return host.session === session ? host.generation : 0;
   }
@@ -191,7 +194,7 @@ export class Scheduler {
   async probeSnapshot(input: { name: string; session: string; generation: number; intervalMs: number; facts: HostFacts; devices: DeviceReport[] }): Promise<void> {
     await this.queue.run(async () => {
       const { host: stored, devicesChanged } = await this.hostStore.ingestSnapshot(input);
-      this.probeSessions.set(input.name, input.session);
+      this.liveness.snapshotStored(input.name, input.session);
       const wasOnline = this.cluster.hosts.get(input.name)?.online ?? false;
       this.cluster.load(stored, true, this.opts.clock.now());
       this.opts.logger.info({ host: input.name, generation: input.generation, devices: input.devices.length, changed: devicesChanged }, 'snapshot stored');
@@ -226,70 +229,18 @@ export class Scheduler {
   async probeHeartbeat(name: string, generation: number, session: string): Promise<boolean> {
     const host = this.cluster.hosts.get(name);
     if (!host || host.generation !== generation) return false;
-    await this.markSeen(host, session);
+    await this.liveness.seen(host, session);
     return true;
   }
 
-  /** News from the host's probe (`session`); throws HostHeldError, changing nothing, if another replica holds the host for another probe. */
-  private async markSeen(host: MemHost, session: string): Promise<void> {
-    const now = this.opts.clock.now();
-    const letGo = this.letGo.get(host.name);
-    if (!host.online || letGo) {
-      // After the write that let the host go, so that it cannot land last.
-      await letGo;
-      await this.hostStore.setState(host.name, 'online', now, session, host.session === session);
-      if (this.letGo.get(host.name) === letGo) this.letGo.delete(host.name);
-      host.replicaId = this.lease.replicaId;
-      if (!host.online) {
-        this.cluster.setOnline(host, true);
-        this.opts.logger.info({ host: host.name }, 'host online');
-        this.requestRetry();
-      }
-    }
-    host.lastSeenAt = now;
-    this.probeSessions.set(host.name, session);
+  /** The stream of the host's probe (`session`) ended here (HostLiveness.gone). */
+  probeGone(name: string, session: string): Promise<void> {
+    return this.liveness.gone(name, session);
   }
 
-  /**
-   * The stream of a host's probe (`session`) ended here. The host stays
-   * online here until the liveness sweep, as the probe may be back in a
-   * moment. On a shared database no probe holds it any more, so a restarted
-   * probe (a new session) may take it through another replica at once
-   * instead of being refused until this replica's sweep; this replica's
-   * next sync pass then sees that and lets it go.
-   */
-  async probeGone(name: string, session: string): Promise<void> {
-    if (!this.shared || this.probeSessions.get(name) !== session) return;
-    this.probeSessions.delete(name);
-    const write = this.hostStore.letGo(name);
-    this.letGo.set(name, write.catch(() => undefined));
-    await write;
-  }
-
-  /**
-   * Marks hosts offline after `missedHeartbeats` intervals without news.
-   * Yields to the event loop every SWEEP_SLICE hosts: at 10k hosts the walk
-   * alone takes 4–10 ms, every second, and heartbeats and requests would
-   * wait behind it.
-   */
-  async sweepLiveness(): Promise<void> {
-    const now = this.opts.clock.now().getTime();
-    let walked = 0;
-    for (const host of this.cluster.hosts.values()) {
-      if (++walked % SWEEP_SLICE === 0) await nextTurn();
-      if (!host.online || !host.lastSeenAt) continue;
-      if (now - host.lastSeenAt.getTime() > this.missed * host.intervalMs) {
-        this.cluster.setOnline(host, false);
-        this.probeSessions.delete(host.name);
-        if (host.replicaId === this.lease.replicaId) host.replicaId = null;
-        await this.hostStore.setState(host.name, 'offline', null);
-        this.opts.logger.warn({ host: host.name, lastSeenAt: host.lastSeenAt }, 'host offline: heartbeats missed');
-        // Devices of VMs waiting for the host to release them are freed once it is offline.
-        await this.queue.run(async () => {
-          for (const vm of await this.vmStore.listOnHost(host.id, ['releasing'])) await this.releaseNow(vm.id);
-        });
-      }
-    }
+  /** Marks hosts offline after `missedHeartbeats` intervals without news (it runs every sweepMs anyway). */
+  sweepLiveness(): Promise<void> {
+    return this.liveness.sweep();
   }
 
   // ---- VM side ------------------------------------------------------------
