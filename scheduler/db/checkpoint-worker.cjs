@@ -52,9 +52,9 @@ function checkpointTick(db, options, duringPass) {
   // does not, nor does the next, which begins after that commit's frames:
   // back to back, they never leave the gap. In the place benchmark every
   // tick caught up, and the WAL grew to 493 MB during 10k hosts' ingest and
-  // to 87-160 MB during 3k hosts' placements. So a WAL of more than `restartFrames` frames
-  // gets a RESTART even when caught up; it has only the last commits' frames
-  // to copy while it holds the writer off.
+  // to 87-160 MB during 3k hosts' placements. So a WAL of more than
+  // `restartFrames` frames gets a RESTART even when caught up; it has only
+  // the last commits' frames to copy while it holds the writer off.
   let restarted = false;
   const worthIt = done && done.log > 0 && (!caughtUp || done.log > options.restartFrames);
   if (worthIt && done.log - done.checkpointed <= options.restartFrames) {

@@ -62,9 +62,10 @@ export async function openSqliteDatabase(options: { dataDir: string; logger: Log
     // past an acknowledged commit. FULL syncs the WAL on every commit: about
     // 0.07 ms here, once per group-committed batch.
     await client.$queryRawUnsafe('PRAGMA synchronous = FULL');
-    // The WAL file never shrinks by itself: after a burst (probes registering
-    // at once grew it to 150 MB in the place benchmark), the commit that
-    // starts it over truncates it to 64 MiB, above what steady placements use.
+    // The WAL file never shrinks by itself: after a burst (10k probes
+    // registering at once grew it to 67-266 MB in the place benchmark), the
+    // commit that starts it over truncates it to 64 MiB, above the 17-31 MB
+    // steady placements used.
     await client.$queryRawUnsafe('PRAGMA journal_size_limit = 67108864');
     // Automatic checkpoints stay on if the worker already failed.
     await client.$queryRawUnsafe(`PRAGMA wal_autocheckpoint = ${checkpointerFailed ? 1000 : 0}`);
