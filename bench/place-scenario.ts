@@ -42,6 +42,8 @@ export interface PlaceOptions {
    * scheduler that has run for a while (`--no-opt` makes warm and cold equal).
    */
   warmupOps: number;
+  /** Print the line (default); tests take the returned one. */
+  print?: boolean;
 }
 
 export interface PlaceRun {
@@ -340,6 +342,6 @@ export async function runPlace(opts: PlaceOptions): Promise<ResultLine> {
     growth_sizes: runs.map((r) => r.hosts),
     runs: runs.length > 1 ? runs.slice(0, -1) : undefined,
   };
-  emit(line);
+  if (opts.print !== false) emit(line);
   return line;
 }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runProbeScan } from '../../bench/probe-scan-scenario.js';
 import { runMatch } from '../../bench/match-scenario.js';
+import { runPlace } from '../../bench/place-scenario.js';
 import { runRest } from '../../bench/rest-scenario.js';
 import { REQUIRED_FIELDS } from '../../bench/stats.js';
 
@@ -34,6 +35,19 @@ test('match at tiny sizes places VMs and reports growth between the sizes', asyn
   assert.equal(parsed.ops, 20);
   assert.equal(typeof parsed.growth_10k_vs_1k, 'number');
   assert.deepEqual(parsed.growth_sizes, [3, 6]);
+});
+
+test('place at tiny sizes on SQLite places every VM and reports the WAL it held during ingest and during the placements', async () => {
+  const line = await runPlace({ sizes: [3, 6], devicesPerHost: 32, vms: 20, releaseEvery: 3, liveVmsPerHost: 2, concurrency: 4, sweepConcurrency: [], warmupOps: 0, print: false });
+  const parsed = JSON.parse(JSON.stringify(line)) as Record<string, unknown>;
+  for (const field of REQUIRED_FIELDS) assert.ok(field in parsed, `missing ${field}`);
+  assert.deepEqual([parsed.scenario, parsed.database, parsed.hosts, parsed.ops], ['place', 'sqlite', 6, 20]);
+  assert.equal((parsed.placed as number) + (parsed.pending as number), 20);
+  assert.deepEqual(parsed.growth_sizes, [3, 6]);
+  // Read from the WAL index: frames since the WAL last started over, so never 0 once snapshots were stored.
+  for (const field of ['wal_ingest_peak_mb', 'wal_submit_peak_mb'] as const) {
+    assert.ok(typeof parsed[field] === 'number' && (parsed[field] as number) > 0, `${field} ${String(parsed[field])}`);
+  }
 });
 
 test('rest at a tiny size: an untimed warm-up first, then the timed submissions, with the server CPU of those alone', async () => {
