@@ -49,7 +49,7 @@ export function createProbeService(scheduler: Scheduler, logger: Logger): ProbeS
         detach?.();
         if (hostName === null || connected.get(hostName)?.call !== call) return;
         const name = hostName;
-        release();
+        connected.delete(name);
         scheduler.probeGone(name, session).catch((err: unknown) => logger.warn({ host: name, err }, 'could not record that the probe stream ended; the liveness sweep will'));
       };
       const fail = (code: status, details: string) => {

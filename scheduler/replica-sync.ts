@@ -122,9 +122,11 @@ export class ReplicaSync {
           logger.warn({ host: mem.name }, 'host claimed back: its probe streams to this replica');
           mem.replicaId = lease.replicaId;
         } else if (mem.online && holder !== null && holder !== lease.replicaId && String(row.session) !== this.deps.probeSession(mem.name)) {
-          // This replica's lease lapsed and another replica took the host for
-          // another probe: the one streaming here is a second probe under that
-          // name now. Offline here, its next message claims the host and is refused.
+          // Another replica took the host for another probe: this replica's
+          // lease lapsed, or the stream here ended and the probe restarted
+          // there (HostStore.letGo). A probe still streaming here is a second
+          // one under that name now: offline here, its next message claims the
+          // host and is refused.
           cluster.setOnline(mem, false);
           mem.replicaId = holder;
           logger.warn({ host: mem.name, heldBy: holder }, 'host taken by another replica for another probe; the probe streaming here is refused from its next message');
