@@ -13,6 +13,9 @@
  *               ~15 snapshots/s a 500-host ingest alone takes ~35 s).
  *               `growth_10k_vs_1k` = mean cost per placement at the large
  *               size / at the small one; the small run is under `runs`.
+ *               Then, at each size, `open_loop`: as many VMs arriving at
+ *               --rate per second on average (default 2000), each timed
+ *               from when it was due (bench/open-loop.ts).
  *   match       the matcher alone (ClusterState.decide, no database) at
  *               the same sizes: its cost and growth apart from the commit's.
  *   rest        POST /api/v1/vms through the real server (startServer on
@@ -39,6 +42,7 @@
  * in flight, default 8), --sweep C1,C2 (place: more phases at these levels
  * after the main one, at the largest size; default 1,32, quick none),
  * --clients C, --streams P,
+ * --rate N (place: the open-loop phase's arrivals per second; 0 skips it),
  * --warmup N (place: untimed submissions, each with a release, before the
  * timed ones, so V8 has optimized the hot code; default 0: it measured no
  * difference there), --rest-hosts N, --rest-ops N, --rest-warmup N (the same
@@ -102,6 +106,7 @@ async function main(argv: string[]): Promise<void> {
       'rest-release-every': { type: 'string' },
       'rest-warmup': { type: 'string' },
       warmup: { type: 'string' },
+      rate: { type: 'string' },
       'database-url': { type: 'string' },
       'interval-ms': { type: 'string' },
       'changed-fraction': { type: 'string' },
@@ -138,6 +143,7 @@ async function main(argv: string[]): Promise<void> {
         sweepConcurrency: values.sweep === undefined ? (quick ? [] : [1, 32]) : values.sweep.split(',').filter(Boolean).map((v) => intOption(v, 'sweep', 1)),
         postgresServer: values['database-url'],
         warmupOps: intOption(values.warmup, 'warmup', 0),
+        openLoopRate: intOption(values.rate, 'rate', 2000),
       }),
     match: () =>
       runMatch({

@@ -18,6 +18,7 @@ import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, typ
 import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { walFrames } from '../test/helpers/wal-files.js';
 import { TEMPLATES, generateHost, hostName, templateBody } from './cluster-gen.js';
+import { openLoopPhase, type OpenLoopResult } from './open-loop.js';
 import { BatchRecorder, GcWatch } from './tail.js';
 import { CpuMeter, Latencies, monotonicUs, PeakSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
@@ -34,6 +35,8 @@ export interface PlaceOptions {
   concurrency: number;
   /** More phases at these levels after the main one, at the largest size (`sweep` in the line). */
   sweepConcurrency: number[];
+  /** Then an open-loop phase of `vms` submissions arriving at this many per second on average (0: none): bench/open-loop.ts. */
+  openLoopRate: number;
   /** A PostgreSQL server (postgresql:// URL) to run on instead of SQLite: a scratch database is made there. */
   postgresServer?: string;
   /**
@@ -70,6 +73,8 @@ export interface PlaceRun {
   /** The longest event-loop delay meanwhile (new shapes are prefiltered in slices: ClusterState.warm). */
   cold_loop_delay_max_ms: number;
   sweep: Array<{ concurrency: number; ops_per_s: number; p50_ms: number; p99_ms: number; mean_ms: number; max_ms: number }>;
+  /** Latency at a set load (PlaceOptions.openLoopRate), after the closed-loop phase; null when not run. */
+  open_loop: OpenLoopResult | null;
   p50_ms: number;
   p99_ms: number;
   mean_ms: number;
@@ -95,7 +100,7 @@ export interface PlaceRun {
 
 /** One size of the place scenario: `hosts` hosts, the rest as in PlaceOptions. */
 async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { sweepConcurrency: number[] }): Promise<PlaceRun> {
-  const { devicesPerHost, vms, releaseEvery, liveVmsPerHost, concurrency, sweepConcurrency, postgresServer, warmupOps } = opts;
+  const { devicesPerHost, vms, releaseEvery, liveVmsPerHost, concurrency, sweepConcurrency, postgresServer, warmupOps, openLoopRate } = opts;
   const started = now();
   const sampler = new PeakSampler();
   const tmp = tempDir('place');
@@ -196,6 +201,11 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
     const endMark = monotonicUs();
     batches.active = false;
     await gc.stop();
+    let openLoop: OpenLoopResult | null = null;
+    if (openLoopRate > 0) {
+      progress(`place: ${vms} VMs arriving at ${openLoopRate}/s on average (open loop)`);
+      openLoop = await openLoopPhase(scheduler, specs, live, { ratePerS: openLoopRate, ops: vms, releaseEvery, liveLimit: liveVmsPerHost * hosts });
+    }
     const sweep = [];
     for (const c of sweepConcurrency) {
       progress(`place: again with ${c} in flight`);
@@ -227,6 +237,7 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       cold_max_ms: round(warm.summary().max, 1),
       cold_loop_delay_max_ms: round(coldLoopDelayMaxMs, 1),
       sweep,
+      open_loop: openLoop,
       ...submitReleaseFields(submit, release, placed, pending),
       // Where the tail comes from: the batches' decisions and commits, and GC pauses.
       ...batches.fields(),

@@ -1,0 +1,96 @@
+/** The open-loop phase's arrivals and its latency accounting, against a placer whose speed the test sets. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openLoopPhase, type Placer } from '../../bench/open-loop.js';
+import type { VmRecord, VmSpec } from '../../scheduler/index.js';
+
+const spec = (name: string): VmSpec => ({ name, pci: [] }) as unknown as VmSpec;
+
+/** Resolves once performance.now() reaches `at` (a timer alone may fire up to a millisecond early). */
+async function until(at: number): Promise<void> {
+  while (at - performance.now() >= 1) await new Promise((resolve) => setTimeout(resolve, at - performance.now() - 1));
+  while (performance.now() < at) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Answers one submission at a time, each `serviceMs` after the one before (a scheduler with no batching). */
+function serialPlacer(serviceMs: number): Placer & { released: number[]; submitted: number } {
+  let free = 0;
+  let nextId = 1;
+  const placer = {
+    released: [] as number[],
+    submitted: 0,
+    submit(s: VmSpec): Promise<VmRecord> {
+      placer.submitted++;
+      const at = Math.max(free, performance.now()) + serviceMs;
+      free = at;
+      const vm = { id: nextId++, name: s.name, state: 'allocated' } as VmRecord;
+      return until(at).then(() => vm);
+    },
+    async release(id: number): Promise<unknown> {
+      placer.released.push(id);
+      return undefined;
+    },
+  };
+  return placer;
+}
+
+test('below capacity, latency is the service time: every arrival is sent on time', async () => {
+  const placer = serialPlacer(2);
+  const live: number[] = [];
+  const r = await openLoopPhase(placer, [spec('a'), spec('b')], live, { ratePerS: 50, ops: 40, releaseEvery: 0, liveLimit: 1000 });
+  assert.equal(r.ops, 40);
+  assert.equal(placer.submitted, 40);
+  assert.equal(r.placed, 40);
+  // Timers fire late by a millisecond or so; a 20 ms average gap leaves the 2 ms service time mostly alone.
+  assert.ok(r.p50_ms >= 2 && r.p50_ms < 8, `p50 ${r.p50_ms}`);
+  assert.ok(r.send_late_max_ms < 15, `late ${r.send_late_max_ms}`);
+  // 40 arrivals at 50/s take about 0.8 s: what was achieved is near what was offered.
+  assert.ok(r.achieved_per_s > 25 && r.achieved_per_s < 100, `achieved ${r.achieved_per_s}`);
+});
+
+test('above capacity, the queue shows in the latency', async () => {
+  // 400/s offered to a placer that does 100/s: the 60th arrival is due at ~150 ms and answered at ~600 ms.
+  const r = await openLoopPhase(serialPlacer(10), [spec('a')], [], { ratePerS: 400, ops: 60, releaseEvery: 0, liveLimit: 1000 });
+  assert.ok(r.p99_ms > 200, `p99 ${r.p99_ms}`);
+  assert.ok(r.max_ms >= r.p99_ms && r.p50_ms < r.p99_ms, JSON.stringify(r));
+  assert.ok(r.achieved_per_s < 130, `achieved ${r.achieved_per_s}`);
+});
+
+test('a blocked event loop counts: latency runs from when an arrival was due, not from when it could be sent', async () => {
+  // A fast placer, and something else holding the event loop for 30 ms out of every 50 (a long GC pause, say).
+  const blocker = setInterval(() => {
+    const end = performance.now() + 30;
+    while (performance.now() < end);
+  }, 50);
+  try {
+    const r = await openLoopPhase(serialPlacer(0.2), [spec('a')], [], { ratePerS: 200, ops: 100, releaseEvery: 0, liveLimit: 1000 });
+    // Counted from the send, each would take about 0.2 ms; arrivals due during a hold wait up to 30 ms.
+    assert.ok(r.send_late_max_ms > 15, `late ${r.send_late_max_ms}`);
+    assert.ok(r.p99_ms > 15, `p99 ${r.p99_ms}`);
+    assert.equal(r.ops, 100);
+  } finally {
+    clearInterval(blocker);
+  }
+});
+
+test('releases: one per releaseEvery arrivals, oldest first, and more when the live set passes its limit', async () => {
+  const placer = serialPlacer(1);
+  const live: number[] = [];
+  const r = await openLoopPhase(placer, [spec('a')], live, { ratePerS: 200, ops: 30, releaseEvery: 3, liveLimit: 1000 });
+  // A release takes the oldest VM already answered; none is released before the first answer.
+  assert.ok(r.releases >= 8 && r.releases <= 10, `releases ${r.releases}`);
+  assert.deepEqual(placer.released, [...placer.released].sort((a, b) => a - b));
+  assert.equal(live.length + r.releases, 30);
+
+  const capped = serialPlacer(1);
+  const liveCapped: number[] = [];
+  await openLoopPhase(capped, [spec('a')], liveCapped, { ratePerS: 100, ops: 30, releaseEvery: 0, liveLimit: 5 });
+  // The last arrival's answer may come after its release check: at most one more than the limit.
+  assert.ok(liveCapped.length <= 6, `live ${liveCapped.length}`);
+  assert.ok(capped.released.length >= 24, `released ${capped.released.length}`);
+});
+
+test('a rate of 0 or no templates is refused by name', async () => {
+  await assert.rejects(openLoopPhase(serialPlacer(1), [spec('a')], [], { ratePerS: 0, ops: 1, releaseEvery: 0, liveLimit: 1 }), /rate above 0/);
+  await assert.rejects(openLoopPhase(serialPlacer(1), [], [], { ratePerS: 10, ops: 1, releaseEvery: 0, liveLimit: 1 }), /templates/);
+});
