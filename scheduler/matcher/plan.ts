@@ -65,18 +65,32 @@ const POLICIES: readonly PlacementPolicy[] = ['pack', 'spread'];
 const ATTRIBUTES: readonly MatchAttribute[] = ['NUMA_NODE', 'PCIE_ROOT'];
 
 /**
- * Plans kept per compiled spec (never changed once compiled): the scheduler
- * asks for one VM's plan more than once (ClusterState.warm, then decide;
- * every retry of a pending VM), and building one costs ~20 µs of strings.
+ * Plans kept per compiled request list (never changed once compiled; VMs of
+ * one template share it: template/compile-spec.ts): the scheduler asks for
+ * one VM's plan more than once (ClusterState.warm, then decide; every retry
+ * of a pending VM), and building one costs ~20 µs of strings. A list may
+ * come with other policies or PCI_MATCH: a plan each.
  */
-const plans = new WeakMap<CompiledVmSpec, PlacementPlan>();
+const plans = new WeakMap<readonly CompiledPciRequest[], PlacementPlan[]>();
 
 export function makePlan(spec: CompiledVmSpec, options: PlacementOptions): PlacementPlan {
-  const known = plans.get(spec);
-  if (known !== undefined && known.policy === (spec.policy ?? options?.policy) && known.budget === (options.stepBudget ?? DEFAULT_STEP_BUDGET)) return known;
+  const policy = spec.policy ?? options?.policy;
+  const budget = options.stepBudget ?? DEFAULT_STEP_BUDGET;
+  const pciMatch = spec.pciMatch ?? [];
+  let known = plans.get(spec.pci);
+  for (const plan of known ?? []) {
+    if (plan.policy === policy && plan.budget === budget && sameList(plan.pciMatch, pciMatch)) return plan;
+  }
   const plan = buildPlan(spec, options);
-  plans.set(spec, plan);
+  if (known === undefined) plans.set(spec.pci, (known = []));
+  known.push(plan);
   return plan;
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function buildPlan(spec: CompiledVmSpec, options: PlacementOptions): PlacementPlan {

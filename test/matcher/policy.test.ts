@@ -39,6 +39,26 @@ const companionHosts = () => [
   host('b', nics(3)),
 ];
 
+test('one compiled request list under two PCI_MATCH settings and two policies: a plan each, not the first one built', () => {
+  // Two GPUs on NUMA node 0 and one on node 1 on host a; host b has two on node 1.
+  const hosts = [
+    host('a', [gpu('0000:01:00.0', { numaNode: 0 }), gpu('0000:02:00.0', { numaNode: 1 }), gpu('0000:03:00.0', { numaNode: 0 })]),
+    host('b', [gpu('0000:41:00.0', { numaNode: 1 }), gpu('0000:42:00.0', { numaNode: 1 })]),
+  ];
+  const loose = vm([GPU, GPU]);
+  // The same list, as VMs of one template share it (template/compile-spec.ts).
+  const numa = { ...loose, pciMatch: ['NUMA_NODE' as const] };
+  const spreadNuma = { ...numa, policy: 'spread' as const };
+  assert.equal(numa.pci, loose.pci);
+  const on = (r: PlacementResult) => (r.kind === 'placed' ? r.host + ' ' + r.devices.map((d) => d.address).join(',') : r.kind);
+  // Pack: b is left with 0 GPUs, a with 1; with NUMA_NODE a pairs the two on node 0.
+  assert.equal(on(placeVm(loose, hosts, pack)), 'b 0000:41:00.0,0000:42:00.0');
+  assert.equal(on(placeVm(numa, hosts, pack)), 'b 0000:41:00.0,0000:42:00.0');
+  // Spread: a (1 left) over b (0 left), and a's pair must share a NUMA node.
+  assert.equal(on(placeVm(spreadNuma, hosts, pack)), 'a 0000:01:00.0,0000:03:00.0');
+  assert.equal(on(placeVm({ ...loose, policy: 'spread' }, hosts, pack)), 'a 0000:01:00.0,0000:02:00.0');
+});
+
 const cases: Case[] = [
   {
     name: 'offline host: only the reason offline, even with free devices',

@@ -192,3 +192,20 @@ test('an ids-only matcher called 300,000 times over three devices matches exactl
   for (let i = 0; i < 300_000; i++) if (m(devices[i % 3]!)) hits++;
   assert.equal(hits, 100_000);
 });
+
+test('VMs of one template share their compiled requests; another request list, or a failed one, gets its own', () => {
+  const text = 'PCI = [ VENDOR = "10de", SELECTOR = "device.numaNode == 1" ]\nPCI = [ CLASS = "0200" ]';
+  const a = compileSpec({ ...parseTemplate(text), name: 'a' });
+  const b = compileSpec({ ...parseTemplate(text), name: 'b' });
+  // Shared, so the matcher's plan for the list is built once (matcher/plan.ts).
+  assert.equal(a.pci, b.pci);
+  assert.deepEqual([a.name, b.name], ['a', 'b']);
+  assert.equal(a.pci[0]!.matchesDevice(makeDevice({ numaNode: 1 })), true);
+  assert.equal(b.pci[0]!.matchesDevice(makeDevice({ numaNode: 0 })), false);
+  const other = compileSpec({ ...parseTemplate(text.replace('numaNode == 1', 'numaNode == 0')), name: 'c' });
+  assert.notEqual(other.pci, a.pci);
+  assert.equal(other.pci[0]!.matchesDevice(makeDevice({ numaNode: 0 })), true);
+  // A list that does not compile is not remembered: it fails again, every time.
+  const bad: VmSpec = { name: 'x', pci: [{ index: 0, selector: 'device.', attributes: {} }], pciMatch: [], attributes: {} };
+  for (let i = 0; i < 2; i++) assert.throws(() => compileSpec(bad), ValidationError);
+});
