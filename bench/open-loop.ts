@@ -79,12 +79,14 @@ export async function openLoopPhase(placer: Placer, specs: VmSpec[], live: numbe
     r.releases++;
     await placer.release(id);
   };
+  // The first submission or release that fails ends the phase with its error.
+  let failure: { err: unknown } | null = null;
   const track = (p: Promise<void>) => {
     inFlight.add(p);
-    void p.finally(() => inFlight.delete(p));
+    void p.catch((err: unknown) => void (failure ??= { err })).finally(() => inFlight.delete(p));
   };
 
-  for (let i = 0; i < opts.ops; i++) {
+  for (let i = 0; i < opts.ops && failure === null; i++) {
     due += -Math.log(1 - rand()) * meanGapMs;
     // A timer fires a millisecond late or more, so the last stretch is a turn of the event loop at a time.
     while (due - now() >= 1.5) await sleep(due - now() - 1);
@@ -95,7 +97,8 @@ export async function openLoopPhase(placer: Placer, specs: VmSpec[], live: numbe
     toRelease = Math.max(toRelease, live.length - opts.liveLimit);
     for (; toRelease > 0; toRelease--) track(releaseOldest());
   }
-  while (inFlight.size > 0) await Promise.all([...inFlight]);
+  while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+  if (failure !== null) throw (failure as { err: unknown }).err;
   const s = latencies.summary();
   return {
     offered_per_s: opts.ratePerS,

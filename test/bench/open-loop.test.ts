@@ -94,3 +94,12 @@ test('a rate of 0 or no templates is refused by name', async () => {
   await assert.rejects(openLoopPhase(serialPlacer(1), [spec('a')], [], { ratePerS: 0, ops: 1, releaseEvery: 0, liveLimit: 1 }), /rate above 0/);
   await assert.rejects(openLoopPhase(serialPlacer(1), [], [], { ratePerS: 10, ops: 1, releaseEvery: 0, liveLimit: 1 }), /templates/);
 });
+
+test('a submission that fails ends the phase with its error, once the others have settled', async () => {
+  const placer = serialPlacer(1);
+  const submit = placer.submit.bind(placer);
+  placer.submit = (s: VmSpec) => (placer.submitted === 2 ? Promise.reject(new Error('database gone')) : submit(s));
+  await assert.rejects(openLoopPhase(placer, [spec('a')], [], { ratePerS: 200, ops: 50, releaseEvery: 0, liveLimit: 1000 }), /database gone/);
+  // It stopped sending soon after: not all 50 went out.
+  assert.ok(placer.submitted < 50, `${placer.submitted} submitted`);
+});

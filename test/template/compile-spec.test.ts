@@ -209,3 +209,14 @@ test('VMs of one template share their compiled requests; another request list, o
   const bad: VmSpec = { name: 'x', pci: [{ index: 0, selector: 'device.', attributes: {} }], pciMatch: [], attributes: {} };
   for (let i = 0; i < 2; i++) assert.throws(() => compileSpec(bad), ValidationError);
 });
+
+test('a request list longer than 8 KiB of JSON is compiled for each VM, not kept', () => {
+  const pci = Array.from({ length: 100 }, (_, index) => ({ index, vendor: '10de', selector: 'device.numaNode == 1 && device.class == "0300"', attributes: {} }));
+  assert.ok(JSON.stringify(pci).length > 8192);
+  const a = compileSpec({ name: 'a', pci, pciMatch: [], attributes: {} } as VmSpec);
+  const b = compileSpec({ name: 'b', pci, pciMatch: [], attributes: {} } as VmSpec);
+  assert.notEqual(a.pci, b.pci);
+  assert.equal(a.pci.length, 100);
+  assert.equal(b.pci[99]!.matchesDevice(makeDevice({ numaNode: 1 })), true);
+  assert.equal(b.pci[99]!.matchesDevice(makeDevice({ numaNode: 0 })), false);
+});
