@@ -13,6 +13,7 @@
  */
 import { rng } from './cluster-gen.js';
 import { Latencies, now, round, sleep } from './stats.js';
+import { GcWatch } from './tail.js';
 import type { VmRecord, VmSpec } from '../scheduler/index.js';
 
 /** What the phase drives: Scheduler.submit and Scheduler.release. */
@@ -46,6 +47,11 @@ export interface OpenLoopResult {
   placed: number;
   pending: number;
   releases: number;
+  /** GC pauses in the phase, and the p99 of the submissions no pause overlapped (tail.ts GcWatch). */
+  gc_pauses: number;
+  gc_pause_max_ms: number;
+  ops_during_gc: number;
+  p99_outside_gc_ms: number;
 }
 
 /**
@@ -59,6 +65,10 @@ export async function openLoopPhase(placer: Placer, specs: VmSpec[], live: numbe
   const inFlight = new Set<Promise<void>>();
   const r = { placed: 0, pending: 0, releases: 0, lateMax: 0, lastAnswer: 0 };
   const meanGapMs = 1000 / opts.ratePerS;
+  // [due, answered] of each submission, for the GC overlap.
+  const spans: Array<[number, number]> = [];
+  const gc = new GcWatch();
+  gc.start();
   const start = now();
   let due = start;
 
@@ -66,6 +76,7 @@ export async function openLoopPhase(placer: Placer, specs: VmSpec[], live: numbe
     const vm = await placer.submit(spec);
     const answered = now();
     latencies.add(answered - dueAt);
+    spans.push([dueAt, answered]);
     r.lastAnswer = Math.max(r.lastAnswer, answered);
     if (vm.state === 'pending') r.pending++;
     else {
@@ -98,8 +109,10 @@ export async function openLoopPhase(placer: Placer, specs: VmSpec[], live: numbe
     for (; toRelease > 0; toRelease--) track(releaseOldest());
   }
   while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+  await gc.stop();
   if (failure !== null) throw (failure as { err: unknown }).err;
   const s = latencies.summary();
+  const { gc_pauses, gc_pause_max_ms, ops_during_gc, p99_outside_gc_ms } = gc.fields(spans);
   return {
     offered_per_s: opts.ratePerS,
     achieved_per_s: round((s.count * 1000) / Math.max(1e-3, r.lastAnswer - start), 1),
@@ -112,5 +125,9 @@ export async function openLoopPhase(placer: Placer, specs: VmSpec[], live: numbe
     placed: r.placed,
     pending: r.pending,
     releases: r.releases,
+    gc_pauses,
+    gc_pause_max_ms,
+    ops_during_gc,
+    p99_outside_gc_ms,
   };
 }

@@ -103,3 +103,21 @@ test('a submission that fails ends the phase with its error, once the others hav
   // It stopped sending soon after: not all 50 went out.
   assert.ok(placer.submitted < 50, `${placer.submitted} submitted`);
 });
+
+test('GC pauses in the phase are counted, with the submissions they overlapped', async () => {
+  // A placer that makes 1 MB of garbage per submission: 80 MB outgrows any young generation.
+  let id = 0;
+  let sink = 0;
+  const littering: Placer = {
+    submit(s: VmSpec): Promise<VmRecord> {
+      for (let i = 0; i < 1024; i++) sink += new Array<number>(128).fill(i).length;
+      return Promise.resolve({ id: ++id, name: s.name, state: 'allocated' } as VmRecord);
+    },
+    release: async () => undefined,
+  };
+  const r = await openLoopPhase(littering, [spec('a')], [], { ratePerS: 400, ops: 80, releaseEvery: 0, liveLimit: 1000 });
+  assert.ok(sink > 0);
+  assert.ok(r.gc_pauses >= 1, `gc_pauses ${r.gc_pauses}`);
+  assert.ok(r.gc_pause_max_ms > 0 && r.ops_during_gc <= r.ops, JSON.stringify(r));
+  assert.ok(r.p99_outside_gc_ms <= r.max_ms, JSON.stringify(r));
+});

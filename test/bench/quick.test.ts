@@ -50,6 +50,7 @@ test('place at tiny sizes on SQLite places every VM and reports the WAL it held 
     assert.equal(open.ops, 20);
     assert.equal(open.placed + open.pending, 20);
     assert.ok(open.p50_ms > 0 && open.p99_ms >= open.p50_ms && open.max_ms >= open.p99_ms, JSON.stringify(open));
+    assert.ok(open.gc_pauses >= 0 && open.ops_during_gc <= open.ops, JSON.stringify(open));
   }
   assert.deepEqual(parsed.growth_sizes, [3, 6]);
   // Read from the WAL index: frames since the WAL last started over, so never 0 once snapshots were stored.
