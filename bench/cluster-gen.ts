@@ -334,3 +334,14 @@ export function templateBody(i: number, seed = 7): Record<string, unknown> {
   const t = TEMPLATES[Math.floor(r() * TEMPLATES.length)]!;
   return { ...t, name: `vm-${i}-${String(t.name)}` };
 }
+
+/**
+ * How many of the oldest live VMs to release after the `index`-th
+ * submission: one every `releaseEvery` submissions (0: never), and more
+ * while over `liveLimit` live VMs, so devices stay available. The same rule
+ * for `place` (both loops) and `rest`.
+ */
+export function releasesDue(index: number, releaseEvery: number, live: number, liveLimit: number): number {
+  const every = releaseEvery > 0 && (index + 1) % releaseEvery === 0 ? 1 : 0;
+  return Math.min(live, Math.max(every, live - liveLimit));
+}

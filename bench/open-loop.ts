@@ -11,8 +11,8 @@
  * and this phase offers a load: "2,000 placements/s with p99 ≤ 5 ms" is its
  * `offered_per_s` and `p99_ms`.
  */
-import { rng } from './cluster-gen.js';
-import { Latencies, now, round, sleep } from './stats.js';
+import { releasesDue, rng } from './cluster-gen.js';
+import { Latencies, now, round, sleep, yieldToLoop } from './stats.js';
 import { GcWatch } from './tail.js';
 import type { VmRecord, VmSpec } from '../scheduler/index.js';
 
@@ -101,12 +101,10 @@ export async function openLoopPhase(placer: Placer, specs: VmSpec[], live: numbe
     due += -Math.log(1 - rand()) * meanGapMs;
     // A timer fires a millisecond late or more, so the last stretch is a turn of the event loop at a time.
     while (due - now() >= 1.5) await sleep(due - now() - 1);
-    while (now() < due) await new Promise<void>((resolve) => setImmediate(resolve));
+    while (now() < due) await yieldToLoop();
     r.lateMax = Math.max(r.lateMax, now() - due);
     track(submitOne(specs[i % specs.length]!, due));
-    let toRelease = opts.releaseEvery > 0 && (i + 1) % opts.releaseEvery === 0 ? 1 : 0;
-    toRelease = Math.max(toRelease, live.length - opts.liveLimit);
-    for (; toRelease > 0; toRelease--) track(releaseOldest());
+    for (let n = releasesDue(i, opts.releaseEvery, live.length, opts.liveLimit); n > 0; n--) track(releaseOldest());
   }
   while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
   await gc.stop();

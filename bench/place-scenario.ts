@@ -17,7 +17,7 @@ import { silentLogger, systemClock } from '../common/index.js';
 import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, type OpenedDatabase, type VmSpec } from '../scheduler/index.js';
 import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { walFrames } from '../test/helpers/wal-files.js';
-import { TEMPLATES, generateHost, hostName, templateBody } from './cluster-gen.js';
+import { TEMPLATES, generateHost, hostName, releasesDue, templateBody } from './cluster-gen.js';
 import { openLoopPhase, type OpenLoopResult } from './open-loop.js';
 import { BatchRecorder, GcWatch } from './tail.js';
 import { CpuMeter, Latencies, monotonicUs, PeakSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
@@ -317,9 +317,7 @@ async function submitPhase(
         r.placed++;
         live.push(vm.id);
       }
-      let toRelease = opts.releaseEvery > 0 && (i + 1) % opts.releaseEvery === 0 ? 1 : 0;
-      toRelease = Math.max(toRelease, live.length - opts.liveVmsPerHost * opts.hosts);
-      for (; toRelease > 0 && live.length > 0; toRelease--) {
+      for (let n = releasesDue(i, opts.releaseEvery, live.length, opts.liveVmsPerHost * opts.hosts); n > 0 && live.length > 0; n--) {
         const t2 = now();
         await scheduler.release(live.shift()!);
         r.release.add(now() - t2);

@@ -12,7 +12,7 @@
  * part starts; latencies go back to it in one message.
  */
 import { KeepAliveClient } from './keepalive-client.js';
-import { TEMPLATES, templateBody } from './cluster-gen.js';
+import { TEMPLATES, releasesDue, templateBody } from './cluster-gen.js';
 
 export interface ClientsJob {
   base: string;
@@ -66,9 +66,7 @@ async function phase(job: ClientsJob, ops: number, releaseEvery: number, live: n
         tally.placed++;
         live.push(vm.id);
       }
-      let toRelease = releaseEvery > 0 && (i + 1) % releaseEvery === 0 ? 1 : 0;
-      toRelease = Math.max(toRelease, live.length - job.liveVmsPerHost * job.hosts);
-      for (; toRelease > 0 && live.length > 0; toRelease--) {
+      for (let n = releasesDue(i, releaseEvery, live.length, job.liveVmsPerHost * job.hosts); n > 0 && live.length > 0; n--) {
         const id = live.shift()!;
         const t1 = performance.now();
         const del = await call(conn, 'DELETE', vmUrl(id));
