@@ -35,8 +35,10 @@ export interface PlaceOptions {
   concurrency: number;
   /** More phases at these levels after the main one, at the largest size (`sweep` in the line). */
   sweepConcurrency: number[];
-  /** Then an open-loop phase of `vms` submissions arriving at this many per second on average (0: none): bench/open-loop.ts. */
+  /** Then an open-loop phase of submissions arriving at this many per second on average (0: none): bench/open-loop.ts. */
   openLoopRate: number;
+  /** How many submissions that phase times; default `vms`. */
+  openLoopOps?: number;
   /** A PostgreSQL server (postgresql:// URL) to run on instead of SQLite: a scratch database is made there. */
   postgresServer?: string;
   /**
@@ -101,6 +103,7 @@ export interface PlaceRun {
 /** One size of the place scenario: `hosts` hosts, the rest as in PlaceOptions. */
 async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { sweepConcurrency: number[] }): Promise<PlaceRun> {
   const { devicesPerHost, vms, releaseEvery, liveVmsPerHost, concurrency, sweepConcurrency, postgresServer, warmupOps, openLoopRate } = opts;
+  const openLoopOps = opts.openLoopOps ?? vms;
   const started = now();
   const sampler = new PeakSampler();
   const tmp = tempDir('place');
@@ -203,8 +206,8 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
     await gc.stop();
     let openLoop: OpenLoopResult | null = null;
     if (openLoopRate > 0) {
-      progress(`place: ${vms} VMs arriving at ${openLoopRate}/s on average (open loop)`);
-      openLoop = await openLoopPhase(scheduler, specs, live, { ratePerS: openLoopRate, ops: vms, releaseEvery, liveLimit: liveVmsPerHost * hosts });
+      progress(`place: ${openLoopOps} VMs arriving at ${openLoopRate}/s on average (open loop)`);
+      openLoop = await openLoopPhase(scheduler, specs, live, { ratePerS: openLoopRate, ops: openLoopOps, releaseEvery, liveLimit: liveVmsPerHost * hosts });
     }
     const sweep = [];
     for (const c of sweepConcurrency) {
