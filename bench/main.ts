@@ -133,6 +133,9 @@ async function main(argv: string[]): Promise<void> {
   if (!(changedFraction >= 0 && changedFraction <= 1)) throw new UsageError('--changed-fraction must be between 0 and 1');
   const hosts = values.hosts === undefined ? null : intOption(values.hosts, 'hosts', 0);
   if (hosts === 0) throw new UsageError('--hosts must be at least 1');
+  // A phase of no arrivals has no latency to report; --rate 0 skips it.
+  const openLoopOps = intOption(values['open-ops'], 'open-ops', quick ? 100 : 10_000);
+  if (openLoopOps === 0) throw new UsageError('--open-ops must be at least 1 (--rate 0 skips the open loop)');
   // place and match run at the same sizes, so their growth figures compare.
   const sizes = hosts !== null ? [hosts] : quick ? [20, 200] : [1000, 10_000];
 
@@ -149,7 +152,7 @@ async function main(argv: string[]): Promise<void> {
         postgresServer: values['database-url'],
         warmupOps: intOption(values.warmup, 'warmup', 0),
         openLoopRate: intOption(values.rate, 'rate', 2000),
-        openLoopOps: intOption(values['open-ops'], 'open-ops', quick ? 100 : 10_000),
+        openLoopOps,
       }),
     match: () =>
       runMatch({

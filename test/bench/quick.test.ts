@@ -1,6 +1,7 @@
 /** Smoke tests of the benchmark's plumbing: scenarios at tiny sizes, and their JSON lines' shape. No timing assertions. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { runProbeScan } from '../../bench/probe-scan-scenario.js';
 import { runMatch } from '../../bench/match-scenario.js';
 import { runPlace } from '../../bench/place-scenario.js';
@@ -81,4 +82,17 @@ test('rest at a tiny size: an untimed warm-up first, then the timed submissions,
   assert.ok(Math.abs((parsed.vs_floor as number) - ratio) < 0.01, `vs_floor ${String(parsed.vs_floor)}, rates give ${ratio}`);
   const marks = parsed.marks_us as Record<string, number>;
   assert.ok(marks.timed < marks.end && marks.end < marks.floor_timed && marks.floor_timed < marks.floor_end, JSON.stringify(marks));
+});
+
+test('the benchmark refuses an option it cannot use by name, with exit code 2, before running anything', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'bench/main.ts', '--scenario', 'place', ...args], { encoding: 'utf8', timeout: 60_000 });
+  for (const [args, message] of [
+    [['--open-ops', '0'], 'bench: usage: --open-ops must be at least 1 (--rate 0 skips the open loop)'],
+    [['--open-ops', 'many'], 'bench: usage: --open-ops must be a non-negative integer, got "many"'],
+  ] as const) {
+    const r = run(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim(), message);
+    assert.equal(r.stdout, '', 'no result line');
+  }
 });
