@@ -16,9 +16,9 @@ import { Latencies, now, round, sleep, yieldToLoop } from './stats.js';
 import { GcWatch } from './tail.js';
 import type { VmRecord, VmSpec } from '../scheduler/index.js';
 
-/** What the phase drives: Scheduler.submit and Scheduler.release. */
+/** What the phase drives: Scheduler.submit and Scheduler.release (or the commit floor's). */
 export interface Placer {
-  submit(spec: VmSpec): Promise<VmRecord>;
+  submit(spec: VmSpec): Promise<Pick<VmRecord, 'id' | 'state'>>;
   release(id: number): Promise<unknown>;
 }
 

@@ -18,7 +18,8 @@ import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, typ
 import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { walFrames } from '../test/helpers/wal-files.js';
 import { TEMPLATES, generateHost, hostName, releasesDue, templateBody } from './cluster-gen.js';
-import { openLoopPhase, type OpenLoopResult } from './open-loop.js';
+import { openLoopPhase, type OpenLoopOptions, type OpenLoopResult } from './open-loop.js';
+import { openCommitFloor, type CommitFloor } from './commit-floor.js';
 import { BatchRecorder, GcWatch } from './tail.js';
 import { CpuMeter, Latencies, monotonicUs, PeakSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
@@ -77,6 +78,8 @@ export interface PlaceRun {
   sweep: Array<{ concurrency: number; ops_per_s: number; p50_ms: number; p99_ms: number; mean_ms: number; max_ms: number }>;
   /** Latency at a set load (PlaceOptions.openLoopRate), after the closed-loop phase; null when not run. */
   open_loop: OpenLoopResult | null;
+  /** The same arrivals against durable group commit alone (commit-floor.ts), in the same minute; null when the open loop did not run or on PostgreSQL. */
+  open_loop_floor: OpenLoopResult | null;
   p50_ms: number;
   p99_ms: number;
   mean_ms: number;
@@ -114,7 +117,13 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
   let walSampler: PeakSampler | null = null;
   let scratch: TestDatabase | null = null;
   let scheduler: Scheduler | null = null;
+  let openLoopFloor: OpenLoopResult | null = null;
   try {
+    if (openLoopRate > 0 && !postgresServer) {
+      // First, while the process holds no cluster: what the disk and the machine alone allow.
+      progress(`place: the open loop's arrivals against the commit floor (commit-floor.ts): durable group commit, no scheduler`);
+      openLoopFloor = await floorPhase(vmSpecs(vms), { ratePerS: openLoopRate, ops: openLoopOps, releaseEvery, liveLimit: liveVmsPerHost * hosts });
+    }
     if (postgresServer) {
       // A database of its own on that server, dropped afterwards.
       scratch = await freshDatabase(postgresServer);
@@ -156,8 +165,7 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       throw new Error(`generated host ${sample.name} has ${sample.devicesTotal} devices, ${assignable} assignable: ${JSON.stringify(sample.devices[0]?.reasons)}`);
     }
 
-    const specs: VmSpec[] = [];
-    for (let i = 0; i < vms; i++) specs.push(parseJsonSpec(templateBody(i)));
+    const specs = vmSpecs(vms);
 
     // Warm-up, not measured: the first VM of each template makes the matcher
     // work out every host for that shape (see cold_max_ms), once per process.
@@ -241,6 +249,7 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       cold_loop_delay_max_ms: round(coldLoopDelayMaxMs, 1),
       sweep,
       open_loop: openLoop,
+      open_loop_floor: openLoopFloor,
       ...submitReleaseFields(submit, release, placed, pending),
       // Where the tail comes from: the batches' decisions and commits, and GC pauses.
       ...batches.fields(),
@@ -262,6 +271,24 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
     await scheduler?.stop();
     await database?.close();
     await scratch?.drop();
+    tmp.dispose();
+  }
+}
+
+/** The VMs both loops submit, cycled: `vms` templates' bodies, parsed. */
+function vmSpecs(vms: number): VmSpec[] {
+  return Array.from({ length: vms }, (_, i) => parseJsonSpec(templateBody(i)));
+}
+
+/** The open loop's arrivals against a commit floor of their own, in a directory of its own. */
+async function floorPhase(specs: VmSpec[], opts: OpenLoopOptions): Promise<OpenLoopResult> {
+  const tmp = tempDir('floor');
+  let floor: CommitFloor | null = null;
+  try {
+    floor = await openCommitFloor({ dataDir: tmp.dir, logger: silentLogger() });
+    return await openLoopPhase(floor, specs, [], opts);
+  } finally {
+    await floor?.close();
     tmp.dispose();
   }
 }

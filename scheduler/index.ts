@@ -6,6 +6,8 @@ export { Scheduler, type SchedulerOptions, type SchedulerStats } from './schedul
 export type { SchedulerObserver, BatchEvent, SyncEvent } from './observer.js';
 export { createProbeService } from './probe-service.js';
 export { openSqliteDatabase, openPostgresDatabase, type Db, type OpenedDatabase } from './db/index.js';
+/** The batches' SQL path, for the benchmark's commit floor. */
+export { directSql, Prisma } from './db/index.js';
 export { VM_STATES, type VmRecord, type VmDevice, type VmState, type VmListFilter, type PendingReason } from './vm-store.js';
 export type { HostView, HostDeviceView } from './cluster.js';
 export { HostHeldError } from './host-store.js';

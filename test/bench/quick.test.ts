@@ -52,6 +52,10 @@ test('place at tiny sizes on SQLite places every VM and reports the WAL it held 
     assert.equal(open.placed + open.pending, 30);
     assert.ok(open.p50_ms > 0 && open.p99_ms >= open.p50_ms && open.max_ms >= open.p99_ms, JSON.stringify(open));
     assert.ok(open.gc_pauses >= 0 && open.ops_during_gc <= open.ops, JSON.stringify(open));
+    // The same arrivals against the commit floor: every one stored, none left pending.
+    const floor = run.open_loop_floor as Record<string, number>;
+    assert.deepEqual([floor.offered_per_s, floor.ops, floor.placed, floor.pending], [500, 30, 30, 0]);
+    assert.ok(floor.p50_ms > 0 && floor.p99_ms >= floor.p50_ms, JSON.stringify(floor));
   }
   assert.deepEqual(parsed.growth_sizes, [3, 6]);
   // Read from the WAL index: frames since the WAL last started over, so never 0 once snapshots were stored.
