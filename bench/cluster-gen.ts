@@ -20,6 +20,7 @@
  */
 import { shortAddress, type DeviceReport, type GroupMember, type HostFacts } from '../common/index.js';
 import type { FakeDevice } from '../test/helpers/fake-host.js';
+import { parseJsonSpec, type VmSpec } from '../scheduler/index.js';
 
 export interface GenHost {
   name: string;
@@ -333,6 +334,11 @@ export function templateBody(i: number, seed = 7): Record<string, unknown> {
   const r = rng(seed * 1_000_003 + i);
   const t = TEMPLATES[Math.floor(r() * TEMPLATES.length)]!;
   return { ...t, name: `vm-${i}-${String(t.name)}` };
+}
+
+/** The first `vms` templates' bodies (templateBody), parsed as the API parses them. */
+export function templateSpecs(vms: number): VmSpec[] {
+  return Array.from({ length: vms }, (_, i) => parseJsonSpec(templateBody(i)));
 }
 
 /**

@@ -10,8 +10,8 @@
 import { silentLogger } from '../common/index.js';
 import { ClusterState } from '../scheduler/cluster-state.js';
 import type { StoredHost } from '../scheduler/host-store.js';
-import { compileSpec, parseJsonSpec, type CompiledVmSpec } from '../scheduler/index.js';
-import { TEMPLATES, generateHost, templateBody } from './cluster-gen.js';
+import { compileSpec, type CompiledVmSpec } from '../scheduler/index.js';
+import { TEMPLATES, generateHost, templateSpecs } from './cluster-gen.js';
 import { Latencies, emit, now, progress, round, rssMb, type ResultLine } from './stats.js';
 
 export interface MatchOptions {
@@ -51,7 +51,7 @@ function matchRun(hosts: number, devicesPerHost: number, vms: number, releaseEve
     cluster.load(stored, true, null);
   }
   const buildMs = now() - t0;
-  const specs: CompiledVmSpec[] = Array.from({ length: vms }, (_, i) => compileSpec(parseJsonSpec(templateBody(i))));
+  const specs: CompiledVmSpec[] = templateSpecs(vms).map((spec) => compileSpec(spec));
   const live: Array<{ id: number; host: string; addresses: string[] }> = [];
   let nextId = 1;
   const place = (spec: CompiledVmSpec): void => {

@@ -14,14 +14,14 @@
 import { existsSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { silentLogger, systemClock } from '../common/index.js';
-import { Scheduler, openPostgresDatabase, openSqliteDatabase, parseJsonSpec, type OpenedDatabase, type VmSpec } from '../scheduler/index.js';
+import { Scheduler, openPostgresDatabase, openSqliteDatabase, type OpenedDatabase, type VmSpec } from '../scheduler/index.js';
 import { freshDatabase, type TestDatabase } from '../test/helpers/postgres.js';
 import { walFrames } from '../test/helpers/wal-files.js';
-import { TEMPLATES, generateHost, hostName, releasesDue, templateBody } from './cluster-gen.js';
-import { openLoopPhase, type OpenLoopOptions, type OpenLoopResult } from './open-loop.js';
-import { openCommitFloor, type CommitFloor } from './commit-floor.js';
+import { TEMPLATES, generateHost, hostName, releasesDue, templateSpecs } from './cluster-gen.js';
+import { openLoopPhase, type OpenLoopResult } from './open-loop.js';
+import type { FloorJob, FloorMessage } from './floor-child.js';
 import { BatchRecorder, GcWatch } from './tail.js';
-import { CpuMeter, Latencies, monotonicUs, PeakSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+import { CpuMeter, Latencies, forkBenchChild, monotonicUs, PeakSampler, emit, heapUsedMb, now, onInterrupt, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface PlaceOptions {
   /** Host counts to run, smallest first; growth compares the last to the first. */
@@ -120,9 +120,9 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
   let openLoopFloor: OpenLoopResult | null = null;
   try {
     if (openLoopRate > 0 && !postgresServer) {
-      // First, while the process holds no cluster: what the disk and the machine alone allow.
+      // First, before this size's cluster exists: what the disk and the machine alone allow.
       progress(`place: the open loop's arrivals against the commit floor (commit-floor.ts): durable group commit, no scheduler`);
-      openLoopFloor = await floorPhase(vmSpecs(vms), { ratePerS: openLoopRate, ops: openLoopOps, releaseEvery, liveLimit: liveVmsPerHost * hosts });
+      openLoopFloor = await floorPhase({ vms, openLoop: { ratePerS: openLoopRate, ops: openLoopOps, releaseEvery, liveLimit: liveVmsPerHost * hosts } });
     }
     if (postgresServer) {
       // A database of its own on that server, dropped afterwards.
@@ -165,7 +165,7 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
       throw new Error(`generated host ${sample.name} has ${sample.devicesTotal} devices, ${assignable} assignable: ${JSON.stringify(sample.devices[0]?.reasons)}`);
     }
 
-    const specs = vmSpecs(vms);
+    const specs = templateSpecs(vms);
 
     // Warm-up, not measured: the first VM of each template makes the matcher
     // work out every host for that shape (see cold_max_ms), once per process.
@@ -275,22 +275,15 @@ async function placeRun(hosts: number, opts: Omit<PlaceOptions, 'sizes'> & { swe
   }
 }
 
-/** The VMs both loops submit, cycled: `vms` templates' bodies, parsed. */
-function vmSpecs(vms: number): VmSpec[] {
-  return Array.from({ length: vms }, (_, i) => parseJsonSpec(templateBody(i)));
-}
-
-/** The open loop's arrivals against a commit floor of their own, in a directory of its own. */
-async function floorPhase(specs: VmSpec[], opts: OpenLoopOptions): Promise<OpenLoopResult> {
-  const tmp = tempDir('floor');
-  let floor: CommitFloor | null = null;
-  try {
-    floor = await openCommitFloor({ dataDir: tmp.dir, logger: silentLogger() });
-    return await openLoopPhase(floor, specs, [], opts);
-  } finally {
-    await floor?.close();
-    tmp.dispose();
-  }
+/** The open loop's arrivals against a commit floor, in a process of its own (floor-child.ts). */
+function floorPhase(job: FloorJob): Promise<OpenLoopResult> {
+  const child = forkBenchChild(new URL('./floor-child.ts', import.meta.url));
+  return new Promise((resolve, reject) => {
+    child.once('message', (m: FloorMessage) => (m.type === 'done' ? resolve(m.result) : reject(new Error(`commit floor failed: ${m.error}`))));
+    child.once('exit', (code) => reject(new Error(`commit floor exited with ${code} before reporting`)));
+    child.once('error', reject);
+    child.send(job);
+  });
 }
 
 interface PhaseResult {

@@ -21,15 +21,13 @@
  * no scheduler behind it, so `vs_floor` says what share of the stack's own
  * rate on this machine, in this minute, the scheduler keeps.
  */
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { vmJson } from '../api/index.js';
 import { createLogger, silentLogger } from '../common/index.js';
 import { startServer, type RunningServer } from '../server/index.js';
 import { TEMPLATES, generateHost } from './cluster-gen.js';
 import type { ClientsJob, ClientsResult } from './rest-clients.js';
 import { startFloorServer } from './rest-floor.js';
-import { CpuMeter, monotonicUs, Latencies, PeakSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
+import { CpuMeter, forkBenchChild, monotonicUs, Latencies, PeakSampler, emit, now, progress, round, rssMb, submitReleaseFields, tempDir, yieldToLoop, type ResultLine } from './stats.js';
 
 export interface RestOptions {
   hosts: number;
@@ -149,10 +147,7 @@ async function measureClients(job: ClientsJob, settle: () => Promise<void>) {
 
 /** Runs the clients in a child process (see rest-clients.ts) and returns what they measured. */
 function runClients(job: ClientsJob, onWarm: () => void): Promise<Extract<ClientsResult, { type: 'done' }>> {
-  // The child needs the tsx loader; profiling flags stay with this process.
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--heap-prof'));
-  if (!execArgv.some((a) => a === '--import' || a.startsWith('--import=') || a.startsWith('--loader'))) execArgv.push('--import', 'tsx');
-  const child = fork(fileURLToPath(new URL('./rest-clients.ts', import.meta.url)), [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = forkBenchChild(new URL('./rest-clients.ts', import.meta.url));
   return new Promise((resolve, reject) => {
     child.on('message', (m: ClientsResult) => {
       if (m.type === 'warm') onWarm();

@@ -1,8 +1,10 @@
 /** Timing, percentiles, memory and output helpers shared by the scenarios. */
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 
 /** The line every scenario prints (extra fields welcome). */
 export interface ResultLine {
@@ -136,6 +138,17 @@ export function runInterruptHooks(): void {
     }
   }
   interruptHooks.clear();
+}
+
+/**
+ * Forks a benchmark module (rest-clients.ts, floor-child.ts) with this
+ * process's node flags and an IPC channel; its stderr is this process's.
+ */
+export function forkBenchChild(module: URL): ChildProcess {
+  // The child needs the tsx loader; profiling flags stay with this process.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--heap-prof'));
+  if (!execArgv.some((a) => a === '--import' || a.startsWith('--import=') || a.startsWith('--loader'))) execArgv.push('--import', 'tsx');
+  return fork(fileURLToPath(module), [], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
 }
 
 /** A temp dir removed by `dispose` (idempotent), or on interrupt. */
