@@ -7,12 +7,12 @@
  * row per VM and one DELETE for its releases: no matching, no VM rows, no
  * allocations, no memory kept of hosts.
  *
- * Why: the open loop's p99 at 2,000 arrivals/s is made by what holds the
- * event loop for milliseconds at a time, and on this shared VM much of that
- * is the disk's flushes and the machine's own stalls. Run right after the
- * scheduler's open loop, with the same arrivals, the floor says what any
- * design that answers after a durable commit on this disk meets in the same
- * minute; the scheduler's figure beside it says what its own work adds.
+ * Why: on this shared VM the disk's flushes and the machine's own stalls
+ * put a floor under the open loop's p99, and it moves from minute to
+ * minute. Run before each size with the same arrivals (floor-child.ts),
+ * the floor says what any design that answers after a durable commit on
+ * this disk meets in that minute; the scheduler's figure beside it says
+ * what its own work adds.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { directSql, openSqliteDatabase, Prisma, type OpenedDatabase, type VmSpec } from '../scheduler/index.js';
